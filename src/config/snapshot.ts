@@ -1,0 +1,316 @@
+/**
+ * The Snapshot: every configuration source (YAML, xDS, Envoy bootstrap) compiles into this one
+ * immutable, JSON-serialisable value. The data plane reads only the current Snapshot.
+ *
+ * Shapes mirror Envoy's Listener / RouteConfiguration / Cluster / ClusterLoadAssignment (v3) so
+ * an xDS translator can produce the same value. Durations are milliseconds, sizes bytes.
+ */
+
+export interface Snapshot {
+  /** Monotonic per source; shown in /config_dump. */
+  readonly version: string;
+  readonly source: 'yaml' | 'xds' | 'bootstrap';
+  readonly node: NodeInfo;
+  readonly mode: 'sidecar' | 'proxyless';
+  readonly sidecar: SidecarSettings;
+  readonly app: AppSettings;
+  readonly listeners: readonly ListenerSpec[];
+  /** RouteConfiguration by name (Envoy RDS resource name). */
+  readonly routeConfigs: Readonly<Record<string, RouteConfigSpec>>;
+  readonly clusters: Readonly<Record<string, ClusterSpec>>;
+  /** ClusterLoadAssignment by cluster name (EDS). STATIC/STRICT_DNS clusters carry theirs here too. */
+  readonly endpoints: Readonly<Record<string, LoadAssignment>>;
+  readonly accessLog: AccessLogSettings;
+  readonly drainTimeMs: number;
+  readonly concurrency: number;
+  readonly logLevel: LogLevel;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface NodeInfo {
+  readonly id: string;
+  readonly cluster: string;
+  /** Istio workload labels used by the stats filter (source_workload, namespace, ...). */
+  readonly workloadName: string;
+  readonly namespace: string;
+  readonly canonicalService: string;
+  readonly canonicalRevision: string;
+  readonly meshId: string;
+}
+
+export interface SidecarSettings {
+  /** Runtime HTTP API port (Dapr-compatible). */
+  readonly port: number;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly adminPort: number;
+  readonly adminAddress: string;
+  readonly prometheusPort: number;
+  readonly readinessPort: number;
+  readonly interception: {
+    readonly enabled: boolean;
+    readonly outboundPort: number;
+    readonly inboundPort: number;
+  };
+}
+
+export interface AppSettings {
+  readonly id: string;
+  readonly port: number;
+  readonly address: string;
+}
+
+export interface AccessLogSettings {
+  /** '' = off, '/dev/stdout', or a file path. */
+  readonly path: string;
+  /** 'json' (Envoy's default fields as JSON) or 'text' (Envoy's default format line). */
+  readonly format: 'json' | 'text';
+}
+
+// === Listeners ===
+
+export type ListenerKind = 'plain' | 'outbound-capture' | 'inbound-capture';
+export type TrafficDirection = 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
+
+export interface ListenerSpec {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly kind: ListenerKind;
+  readonly direction: TrafficDirection;
+  /** 'http' runs the HTTP connection manager; 'tcp' proxies bytes to `tcpCluster`; 'auto' sniffs. */
+  readonly protocol: 'http' | 'tcp' | 'auto';
+  /** Name of a RouteConfiguration in Snapshot.routeConfigs (HTTP listeners). */
+  readonly routeConfigName: string;
+  /** Cluster for 'tcp' listeners (Envoy tcp_proxy); ORIGINAL_DST clusters pass through. */
+  readonly tcpCluster: string;
+  readonly httpFilters: readonly FilterConfigSpec[];
+  readonly http: HttpConnectionSettings;
+}
+
+export interface HttpConnectionSettings {
+  /** Envoy request_timeout: whole request received (408). 0 = off. */
+  readonly requestTimeoutMs: number;
+  /** Envoy request_headers_timeout (408). 0 = off. */
+  readonly requestHeadersTimeoutMs: number;
+  /** Envoy common_http_protocol_options.idle_timeout for downstream connections. */
+  readonly idleTimeoutMs: number;
+  /** Envoy max_request_headers_kb, in bytes (431 above it). */
+  readonly maxRequestHeadersBytes: number;
+  /** Envoy use_remote_address + xff handling: append the peer to x-forwarded-for. */
+  readonly useRemoteAddress: boolean;
+  /** Envoy generate_request_id. */
+  readonly generateRequestId: boolean;
+  /** Value of the `server` response header (Envoy server_name). */
+  readonly serverName: string;
+  /** Envoy stream_idle_timeout... kept simple: max body bytes a filter may buffer for retries. */
+  readonly maxReplayBufferBytes: number;
+}
+
+export interface FilterConfigSpec {
+  /** Canonical Envoy-style name, e.g. envoy.filters.http.router. */
+  readonly name: string;
+  /** Parsed later by the factory's own schema; kept as plain data here. */
+  readonly config: unknown;
+  readonly disabled: boolean;
+}
+
+// === Routes ===
+
+export interface RouteConfigSpec {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHostSpec[];
+  readonly requestHeadersToAdd: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove: readonly string[];
+  readonly responseHeadersToAdd: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove: readonly string[];
+}
+
+export interface VirtualHostSpec {
+  readonly name: string;
+  /** Envoy domain forms: exact, `*.suffix`, `prefix*`, `*`. Port is ignored when matching unless given. */
+  readonly domains: readonly string[];
+  readonly routes: readonly RouteSpec[];
+  readonly requestHeadersToAdd: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove: readonly string[];
+  readonly responseHeadersToAdd: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove: readonly string[];
+  /** Per-filter overrides by filter name (Envoy typed_per_filter_config). */
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+  readonly retryPolicy: RetryPolicySpec | null;
+}
+
+export interface HeaderValueOption {
+  readonly name: string;
+  readonly value: string;
+  /** Envoy append_action: APPEND_IF_EXISTS_OR_ADD | OVERWRITE_IF_EXISTS_OR_ADD | ADD_IF_ABSENT. */
+  readonly action: 'append' | 'overwrite' | 'addIfAbsent';
+}
+
+export interface RouteSpec {
+  readonly name: string;
+  readonly match: RouteMatchSpec;
+  readonly action: RouteActionSpec;
+  readonly requestHeadersToAdd: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove: readonly string[];
+  readonly responseHeadersToAdd: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove: readonly string[];
+  readonly typedPerFilterConfig: Readonly<Record<string, unknown>>;
+}
+
+export interface RouteMatchSpec {
+  /** Exactly one of prefix / path / safeRegex / pathSeparatedPrefix is set. */
+  readonly prefix?: string;
+  readonly path?: string;
+  readonly safeRegex?: string;
+  readonly caseSensitive: boolean;
+  readonly methods: readonly string[];
+  readonly headers: readonly HeaderMatcherSpec[];
+  readonly queryParameters: readonly QueryParameterMatcherSpec[];
+}
+
+export interface HeaderMatcherSpec {
+  readonly name: string;
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly suffix?: string;
+  readonly contains?: string;
+  readonly safeRegex?: string;
+  /** true: header must be present (any value); false: must be absent. */
+  readonly present?: boolean;
+  readonly invert: boolean;
+}
+
+export interface QueryParameterMatcherSpec {
+  readonly name: string;
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly safeRegex?: string;
+  readonly present?: boolean;
+}
+
+export type RouteActionSpec = ForwardActionSpec | RedirectActionSpec | DirectResponseActionSpec;
+
+export interface ForwardActionSpec {
+  readonly kind: 'route';
+  /** Either `cluster` or non-empty `weightedClusters`. */
+  readonly cluster: string;
+  readonly weightedClusters: readonly { readonly name: string; readonly weight: number }[];
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly pattern: string; readonly substitution: string };
+  readonly hostRewriteLiteral?: string;
+  /** Envoy auto_host_rewrite: use the upstream host's address as Host. */
+  readonly autoHostRewrite: boolean;
+  /** Envoy route timeout; 0 disables. Default 15000 as in Envoy. */
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly retryPolicy: RetryPolicySpec | null;
+  readonly hashPolicy: readonly HashPolicySpec[];
+}
+
+export interface RetryPolicySpec {
+  /** Envoy retry_on list: 5xx, gateway-error, reset, connect-failure, retriable-status-codes, ... */
+  readonly retryOn: readonly string[];
+  readonly numRetries: number;
+  /** 0 = no per-try timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: readonly number[];
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export type HashPolicySpec =
+  | { readonly kind: 'header'; readonly name: string; readonly terminal: boolean }
+  | { readonly kind: 'cookie'; readonly name: string; readonly terminal: boolean }
+  | { readonly kind: 'sourceIp'; readonly terminal: boolean }
+  | { readonly kind: 'queryParameter'; readonly name: string; readonly terminal: boolean };
+
+export interface RedirectActionSpec {
+  readonly kind: 'redirect';
+  readonly schemeRedirect?: string;
+  readonly hostRedirect?: string;
+  readonly portRedirect?: number;
+  readonly pathRedirect?: string;
+  readonly prefixRewrite?: string;
+  /** 301, 302, 303, 307, 308. */
+  readonly responseCode: number;
+  readonly stripQuery: boolean;
+}
+
+export interface DirectResponseActionSpec {
+  readonly kind: 'directResponse';
+  readonly status: number;
+  readonly body: string;
+}
+
+// === Clusters ===
+
+export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST' | 'EDS';
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV' | 'CLUSTER_PROVIDED';
+
+export interface ClusterSpec {
+  readonly name: string;
+  readonly type: ClusterType;
+  readonly lbPolicy: LbPolicy;
+  readonly connectTimeoutMs: number;
+  /** Upstream protocol. 'http1' today; 'http2' arrives with issue "Transparent interception". */
+  readonly protocol: 'http1' | 'http2';
+  /** STRICT_DNS re-resolution interval. */
+  readonly dnsRefreshRateMs: number;
+  readonly dnsLookupFamily: 'V4_ONLY' | 'V6_ONLY' | 'AUTO' | 'V4_PREFERRED' | 'ALL';
+  readonly ringHash: { readonly minimumRingSize: number; readonly maximumRingSize: number };
+  readonly leastRequest: { readonly choiceCount: number };
+  readonly circuitBreakers: CircuitBreakerThresholds;
+  readonly pool: PoolSettings;
+  readonly healthChecks: readonly HealthCheckSpec[];
+  /** Envoy common_lb_config.healthy_panic_threshold (percent); 0 disables panic mode. */
+  readonly healthyPanicThreshold: number;
+}
+
+export interface CircuitBreakerThresholds {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+export interface PoolSettings {
+  /** Close an idle upstream connection after this long (Envoy idle_timeout, default 1h). */
+  readonly idleTimeoutMs: number;
+  /** 0 = unlimited. */
+  readonly maxRequestsPerConnection: number;
+}
+
+export interface HealthCheckSpec {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  readonly http: { readonly path: string; readonly host: string; readonly expectedStatuses: readonly [number, number][] } | null;
+  /** TCP connect-only check when http is null. */
+}
+
+export interface LoadAssignment {
+  readonly clusterName: string;
+  readonly endpoints: readonly EndpointSpec[];
+}
+
+export interface EndpointSpec {
+  /** IP address or, for STRICT_DNS, a host name resolved by the cluster. */
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly healthStatus: 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
+  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  readonly priority: number;
+}
+
+/** Freeze a Snapshot deeply so the data plane can never mutate it. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
