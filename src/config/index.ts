@@ -1,0 +1,11 @@
+export * from './snapshot.js';
+export { parseDuration, parseSize, tryParseDuration, tryParseSize, durationMs, sizeBytes, DURATION_HINT, SIZE_HINT } from './units.js';
+export { substituteEnv, substituteString, type Env, type EnvProblem } from './env.js';
+export { configSchema, listenerSchema, type ParsedConfig, type ParsedListener, type ParsedHttpFilter } from './schema.js';
+export { clusterSchema, splitHostPort, DEFAULT_CIRCUIT_BREAKERS, type ParsedCluster } from './schema-clusters.js';
+export { namedRouteConfig, inlineRouteConfig, retryPolicy, DEFAULT_ROUTE_TIMEOUT_MS } from './schema-routes.js';
+export { compileConfig, DEFAULT_HTTP_FILTERS, type CompileOptions } from './compile.js';
+export { PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, VIRTUAL_INBOUND, VIRTUAL_OUTBOUND } from './compile-routes.js';
+export { formatPath, problemsFromZod, problemsToError, yamlLocator, ProblemList, type ConfigPath, type ConfigProblem, type Locator } from './locate.js';
+export { loadConfigText, loadConfigFile, readConfigText, type LoadOptions, type Loaded } from './load.js';
+export { ConfigWatcher, type ConfigWatcherCallbacks, type ConfigWatcherLog, type WatcherOptions } from './watcher.js';

@@ -1,0 +1,2 @@
+export { routerFilter } from './factory.js';
+export { routerConfigSchema, type RouterConfig } from './config.js';

@@ -1,0 +1,47 @@
+/**
+ * Owns the running clusters. `apply(snapshot)` reuses a cluster whose spec is unchanged
+ * (updating only its endpoints), builds new ones and closes removed ones, so connection pools
+ * and health state survive reloads.
+ */
+import type { Logger } from 'pino';
+import type { Snapshot } from '../../config/snapshot.js';
+import { Cluster } from './cluster.js';
+
+export class ClusterManager {
+  private clusters = new Map<string, Cluster>();
+  constructor(private readonly logger: Logger) {}
+
+  async apply(snap: Snapshot): Promise<void> {
+    const next = new Map<string, Cluster>();
+    const starting: Promise<void>[] = [];
+    for (const [name, spec] of Object.entries(snap.clusters)) {
+      const assignment = snap.endpoints[name];
+      const prev = this.clusters.get(name);
+      if (prev && prev.specKey === JSON.stringify(spec)) {
+        if (prev.assignmentKey !== JSON.stringify(assignment ?? null)) prev.updateAssignment(assignment);
+        next.set(name, prev);
+        continue;
+      }
+      const c = new Cluster(spec, assignment, this.logger);
+      next.set(name, c);
+      starting.push(c.start());
+    }
+    const old = this.clusters;
+    this.clusters = next;
+    for (const [name, c] of old) if (next.get(name) !== c) c.close();
+    await Promise.all(starting);
+  }
+
+  get(name: string): Cluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  all(): Cluster[] {
+    return [...this.clusters.values()];
+  }
+
+  close(): void {
+    for (const c of this.clusters.values()) c.close();
+    this.clusters.clear();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * MAGLEV: Google's Maglev consistent hashing (Eisenbud et al., NSDI 2016), as in Envoy's
+ * MaglevLoadBalancer. It is not an alias of RING_HASH: lookups are one modulo into a fixed
+ * table of 65537 slots (Envoy's default table_size), and removing a host disturbs few keys.
+ *
+ * Build (once per refresh): hosts are ordered by key so every proxy builds the same table.
+ * Host i has offset = hash(key, 0) mod M and skip = hash(key, 1) mod (M − 1) + 1, and
+ * fills its next free preferred slot (offset + skip × k) mod M in turns. Weights use Envoy's
+ * scheme: a host takes a turn in iteration t only when t × weight ≥ its accumulated target,
+ * which then grows by the largest weight, so slots are shared in proportion to weight.
+ * Retries (`attempt` > 0) remix the hash to land on another slot.
+ */
+import type { Host } from '../host.js';
+import { hashString, mix32 } from '../hash-policy.js';
+import { BaseLoadBalancer } from './base.js';
+
+export const MAGLEV_TABLE_SIZE = 65537;
+
+export class MaglevLoadBalancer extends BaseLoadBalancer {
+  private table: Host[] = [];
+
+  protected rebuild(active: Host[]): void {
+    const n = active.length;
+    if (n === 0) {
+      this.table = [];
+      return;
+    }
+    const M = MAGLEV_TABLE_SIZE;
+    const hosts = active.slice().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const offset = new Float64Array(n);
+    const skip = new Float64Array(n);
+    const next = new Float64Array(n);
+    const target = new Float64Array(n);
+    let maxW = 0;
+    for (let i = 0; i < n; i++) {
+      const h = hosts[i]!;
+      offset[i] = hashString(h.key, 0) % M;
+      skip[i] = (hashString(h.key, 1) % (M - 1)) + 1;
+      if (h.weight > maxW) maxW = h.weight;
+    }
+    const slots = new Int32Array(M).fill(-1);
+    let filled = 0;
+    for (let iteration = 0; filled < M; iteration++) {
+      for (let i = 0; i < n && filled < M; i++) {
+        if (iteration * hosts[i]!.weight < target[i]!) continue;
+        target[i] = target[i]! + maxW;
+        let c = (offset[i]! + skip[i]! * next[i]!) % M;
+        while (slots[c] !== -1) {
+          next[i] = next[i]! + 1;
+          c = (offset[i]! + skip[i]! * next[i]!) % M;
+        }
+        slots[c] = i;
+        next[i] = next[i]! + 1;
+        filled++;
+      }
+    }
+    const table = new Array<Host>(M);
+    for (let s = 0; s < M; s++) table[s] = hosts[slots[s]!]!;
+    this.table = table;
+  }
+
+  protected choose(hash: number | undefined, attempt: number): Host {
+    let h = hash === undefined ? (Math.random() * 4294967296) >>> 0 : hash >>> 0;
+    if (attempt > 0) h = mix32(h ^ attempt);
+    return this.table[h % MAGLEV_TABLE_SIZE]!;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The data plane of one process: clusters and listeners, fed whole Snapshots. Used directly in
+ * single-process mode and by each worker when `concurrency > 1`.
+ * A Snapshot is compiled before anything changes, so a bad one leaves the running one in force.
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Snapshot } from '../config/snapshot.js';
+import type { FilterRegistry } from '../filters/registry.js';
+import type { ClusterStatus } from '../admin/types.js';
+import { ClusterManager } from './cluster/cluster-manager.js';
+import { ListenerManager } from './listener-manager.js';
+
+export class DataPlane {
+  readonly clusters: ClusterManager;
+  readonly listeners: ListenerManager;
+  private current: Snapshot | null = null;
+
+  constructor(
+    readonly filters: FilterRegistry,
+    readonly registry: Registry,
+    readonly logger: Logger,
+  ) {
+    this.clusters = new ClusterManager(logger);
+    this.listeners = new ListenerManager({ filters, clusters: this.clusters, registry, logger });
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.current;
+  }
+
+  /** Throws when a listener cannot be compiled or bound; what could be applied stays applied. */
+  async apply(snap: Snapshot): Promise<void> {
+    const prepared = this.listeners.prepare(snap);
+    const clustersReady = this.clusters.apply(snap);
+    this.current = snap;
+    await this.listeners.commit(prepared);
+    await clustersReady;
+  }
+
+  clusterStatus(): ClusterStatus[] {
+    return this.clusters.all().map((c) => c.status());
+  }
+
+  /** Stop accepting and wait (at most `ms`) for open connections to finish. */
+  async drain(ms: number): Promise<void> {
+    this.listeners.startDrain();
+    const deadline = Date.now() + ms;
+    while (this.listeners.activeConnections > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  close(): void {
+    this.listeners.close();
+    this.clusters.close();
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * The router (envoy.filters.http.router): picks the cluster and host, takes a pooled upstream
+ * connection, forwards the request head and body, and decides retries. It reports to the stream
+ * only through RouterCallbacks, and to the pool through the ResponseHandler it implements.
+ */
+import { performance } from 'node:perf_hooks';
+import { isIP } from 'node:net';
+import type { Socket } from 'node:net';
+import { CapaError } from '../../errors.js';
+import type { HeaderMap } from '../headers.js';
+import type { RequestHead, ResponseHead } from '../http1/index.js';
+import { addResponseFlag, type StreamInfo } from '../stream-info.js';
+import type { Host } from '../cluster/host.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { computeHash } from '../cluster/hash-policy.js';
+import type { UpstreamConnection, ResponseHandler } from '../upstream/connection.js';
+import type { PoolWaiter } from '../upstream/pool.js';
+import { pickCluster, rewritePath, type CompiledForward, type RouteData } from './compiled-route.js';
+import { splitPath } from '../router/route-table.js';
+import { NOT_FORWARDED, IDEMPOTENT_METHODS } from './hop-by-hop.js';
+import { applyMutations } from './stream.js';
+import type { ListenerRuntime } from './listener-runtime.js';
+
+export interface RouterCallbacks {
+  readonly info: StreamInfo;
+  readonly head: RequestHead;
+  readonly requestHeaders: HeaderMap;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  onUpstreamHead(head: ResponseHead): void;
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamUpgrade(upstream: Socket, rest: Buffer): void;
+  onRouterError(err: CapaError): void;
+}
+
+const DEFAULT_REPLAY_LIMIT = 64 * 1024;
+
+export class Router implements ResponseHandler, PoolWaiter {
+  private readonly s: RouterCallbacks;
+  private readonly action: CompiledForward;
+  private readonly data: RouteData;
+  private readonly rt: ListenerRuntime;
+  private cluster: Cluster | null = null;
+  private hash: number | undefined = undefined;
+  private headString = '';
+  /** Body chunks: unwritten ones, and (while replayable) all of them for retries. */
+  private chunks: Buffer[] = [];
+  private written = 0;
+  private bodyBytes = 0;
+  private replayable = true;
+  private ended = false;
+  private readonly chunkedUp: boolean;
+  private conn: UpstreamConnection | null = null;
+  private host: Host | null = null;
+  private attempted: Host[] | null = null;
+  private retriesDone = 0;
+  private staleRetried = false;
+  private headSent = false;
+  private finished = false;
+  private routeTimer: NodeJS.Timeout | null = null;
+  private tryTimer: NodeJS.Timeout | null = null;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  private attemptStart = 0;
+  cancelled = false;
+
+  constructor(s: RouterCallbacks, action: CompiledForward, data: RouteData, rt: ListenerRuntime) {
+    this.s = s;
+    this.action = action;
+    this.data = data;
+    this.rt = rt;
+    this.chunkedUp = s.head.chunked;
+  }
+
+  // === impl request side ===
+
+  start(): void {
+    const s = this.s;
+    const a = this.action;
+    const name = pickCluster(a);
+    s.info.upstreamCluster = name;
+    const cluster = this.rt.clusters.get(name);
+    if (cluster === undefined) {
+      this.fail(new CapaError('CAPA_ERR_NO_CLUSTER', `route ${s.info.routeName} points at cluster ${name}, which does not exist`));
+      return;
+    }
+    this.cluster = cluster;
+    if (a.hashPolicy.length > 0) {
+      const [p] = splitPath(s.path);
+      this.hash = computeHash(a.hashPolicy as never, { headers: s.requestHeaders, sourceIp: s.info.downstreamRemoteAddress, path: s.path.length > p.length ? s.path : p });
+    }
+    this.headString = this.buildHead(null);
+    if (a.timeoutMs > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), a.timeoutMs);
+    this.attempt();
+  }
+
+  private buildHead(host: Host | null): string {
+    const s = this.s;
+    const a = this.action;
+    const h = s.requestHeaders;
+    const m = this.data.requestHeaders;
+    if (m.add.length > 0 || m.remove.length > 0) applyMutations(h, m.add, m.remove);
+    let target = s.path;
+    if (a.prefixRewrite !== undefined || a.regexRewrite !== undefined) {
+      const [p, q] = splitPath(target);
+      const np = rewritePath(a, p);
+      if (np !== p) {
+        if (!h.has('x-envoy-original-path')) h.add('x-envoy-original-path', target);
+        target = q ? `${np}?${q}` : np;
+      }
+    }
+    let authority = s.authority;
+    if (a.hostRewrite !== undefined) authority = a.hostRewrite;
+    else if (a.autoHostRewrite && host !== null) authority = host.key;
+    const tokens = s.head.connectionTokens;
+    let out = `${s.method} ${target} HTTP/1.1\r\nhost: ${authority}\r\n`;
+    const kv = h.kv;
+    for (let i = 0; i < kv.length; i += 2) {
+      const k = kv[i]!;
+      if (k === 'host' || NOT_FORWARDED.has(k)) continue;
+      if (tokens.length > 0 && tokens.includes(k)) continue;
+      out += `${k}: ${kv[i + 1]}\r\n`;
+    }
+    const head = s.head;
+    if (head.upgrade !== '') out += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
+    if (head.chunked) out += 'transfer-encoding: chunked\r\n';
+    else if (head.contentLength >= 0) out += `content-length: ${head.contentLength}\r\n`;
+    if (h.get('te') === 'trailers') out += 'te: trailers\r\n';
+    return out + '\r\n';
+  }
+
+  writeBody(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.bodyBytes += chunk.length;
+    if (this.replayable && this.bodyBytes > DEFAULT_REPLAY_LIMIT) this.replayable = false;
+    this.chunks.push(chunk);
+    if (this.conn !== null) this.flushBody();
+  }
+
+  endBody(): void {
+    this.ended = true;
+    if (this.conn !== null) this.flushBody();
+  }
+
+  private flushBody(): void {
+    const conn = this.conn!;
+    const chunks = this.chunks;
+    let ok = true;
+    while (this.written < chunks.length) {
+      const c = chunks[this.written++]!;
+      if (this.chunkedUp) {
+        conn.socket.cork();
+        conn.write(c.length.toString(16) + '\r\n');
+        conn.write(c);
+        ok = conn.write('\r\n');
+        conn.socket.uncork();
+      } else ok = conn.write(c);
+    }
+    if (!this.replayable) {
+      this.chunks = [];
+      this.written = 0;
+    }
+    if (this.ended && !this.endWritten) {
+      this.endWritten = true;
+      if (this.chunkedUp) ok = conn.write('0\r\n\r\n');
+    }
+    if (!ok) {
+      this.pauseDownstream?.();
+      conn.socket.once('drain', () => this.resumeDownstream?.());
+    }
+  }
+
+  private endWritten = false;
+  /** Set by the connection to apply backpressure on the request body. */
+  pauseDownstream: (() => void) | null = null;
+  resumeDownstream: (() => void) | null = null;
+
+  // === impl attempts ===
+
+  private attempt(): void {
+    const cluster = this.cluster!;
+    if (cluster.spec.type === 'ORIGINAL_DST') {
+      this.originalDst(cluster);
+      return;
+    }
+    const host = cluster.pick({ hash: this.hash, attempted: this.attempted });
+    if (host === null) {
+      this.fail(new CapaError('CAPA_ERR_NO_HEALTHY_UPSTREAM', `no healthy upstream in cluster ${cluster.name}`));
+      return;
+    }
+    this.useHost(host);
+  }
+
+  private originalDst(cluster: Cluster): void {
+    const dst = this.rt.originalDestination(this.s);
+    if (dst === null) {
+      this.fail(new CapaError('CAPA_ERR_NO_HEALTHY_UPSTREAM', 'original destination unknown: no SO_ORIGINAL_DST and no usable Host header'));
+      return;
+    }
+    if (isIP(dst.address) !== 0) {
+      this.useHost(cluster.originalDstHost(dst.address, dst.port));
+      return;
+    }
+    this.rt.resolve(dst.address).then(
+      (ip) => {
+        if (this.finished) return;
+        this.useHost(cluster.originalDstHost(ip, dst.port));
+      },
+      (e: Error) => this.fail(new CapaError('CAPA_ERR_UPSTREAM_CONNECT', `cannot resolve original destination ${dst.address}: ${e.message}`)),
+    );
+  }
+
+  private useHost(host: Host): void {
+    const cluster = this.cluster!;
+    const res = cluster.resources;
+    if (res.rqActive >= res.limits.maxRequests) {
+      this.fail(new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `cluster ${cluster.name} request limit (maxRequests ${res.limits.maxRequests}) reached`));
+      return;
+    }
+    this.host = host;
+    const info = this.s.info;
+    info.upstreamHost = host.key;
+    info.attempts++;
+    host.stats.rqTotal++;
+    host.stats.rqActive++;
+    res.rqActive++;
+    this.cancelled = false;
+    if (this.action.autoHostRewrite) this.headString = this.buildHead(host);
+    cluster.pool(host).acquire(this);
+  }
+
+  /** PoolWaiter: a connection for this attempt. */
+  onReady(conn: UpstreamConnection): void {
+    if (this.finished || this.cancelled) {
+      // Nobody wants it anymore: give it back by closing it.
+      conn.destroy();
+      return;
+    }
+    this.conn = conn;
+    this.written = 0;
+    this.endWritten = false;
+    this.attemptStart = performance.now();
+    const r = this.action.retry;
+    if (r !== null && r.perTryTimeoutMs > 0) this.tryTimer = setTimeout(() => this.onTryTimeout(), r.perTryTimeoutMs);
+    conn.start(this.s.method, this.headString, this, false);
+    if (this.chunks.length > 0 || this.ended) this.flushBody();
+  }
+
+  /** PoolWaiter: no connection (connect failure, overflow). */
+  onFail(err: CapaError): void {
+    if (this.finished) return;
+    this.attemptFailed(err, false);
+  }
+
+  private endAttempt(): void {
+    if (this.host !== null) {
+      this.host.stats.rqActive--;
+      this.cluster!.resources.rqActive--;
+      (this.attempted ??= []).push(this.host);
+      this.host = null;
+    }
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+    this.conn = null;
+  }
+
+  private canRetry(): boolean {
+    const r = this.action.retry;
+    if (r === null || this.retriesDone >= r.numRetries) return false;
+    const res = this.cluster!.resources;
+    if (res.rqRetryActive >= res.limits.maxRetries) {
+      res.overflowRetry++;
+      return false;
+    }
+    return true;
+  }
+
+  /** Request may be sent again: nothing unreplayable was lost and the method is safe to repeat. */
+  private get replaySafe(): boolean {
+    return this.replayable && IDEMPOTENT_METHODS.has(this.s.method);
+  }
+
+  private attemptFailed(err: CapaError, headReceived: boolean): void {
+    const conn = this.conn;
+    const host = this.host;
+    if (host !== null) host.stats.rqError++;
+    const reused = conn !== null && conn.requests > 1;
+    this.endAttempt();
+    const r = this.action.retry;
+    const info = this.s.info;
+    if (err.code === 'CAPA_ERR_UPSTREAM_CONNECT') info.upstreamTransportFailureReason = err.message;
+    // A keep-alive connection the upstream had just closed: replay once on a fresh one (not a retry).
+    if (err.code === 'CAPA_ERR_UPSTREAM_RESET' && !headReceived && reused && !this.staleRetried && this.replaySafe) {
+      this.staleRetried = true;
+      this.attempted = null;
+      this.useHost(host!);
+      return;
+    }
+    let retriable = false;
+    if (r !== null && !headReceived) {
+      if (err.code === 'CAPA_ERR_UPSTREAM_CONNECT') retriable = r.onConnectFailure && (this.replayable || this.written === 0);
+      else if (err.code === 'CAPA_ERR_UPSTREAM_RESET' || err.code === 'CAPA_ERR_UPSTREAM_PROTOCOL') retriable = r.onReset && this.replaySafe;
+      else if (err.code === 'CAPA_ERR_UPSTREAM_TIMEOUT') retriable = (r.on5xx || r.onGatewayError || r.onReset) && this.replaySafe;
+    }
+    if (retriable) {
+      if (this.canRetry()) {
+        this.scheduleRetry();
+        return;
+      }
+      addResponseFlag(info, 'URX');
+    }
+    this.fail(err);
+  }
+
+  private scheduleRetry(): void {
+    const r = this.action.retry!;
+    this.retriesDone++;
+    const res = this.cluster!.resources;
+    res.rqRetryActive++;
+    const n = this.retriesDone;
+    const ceiling = Math.min(r.backoffMaxMs, r.backoffBaseMs * (2 ** n - 1));
+    const delay = Math.floor(Math.random() * ceiling);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null;
+      res.rqRetryActive--;
+      if (this.finished) return;
+      this.written = 0;
+      this.attempt();
+    }, delay);
+  }
+
+  private onTryTimeout(): void {
+    this.tryTimer = null;
+    if (this.headSent || this.finished) return;
+    this.conn?.abort();
+    this.s.info.upstreamServiceTimeMs = -1;
+    this.attemptFailed(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream per-try timeout (${this.action.retry!.perTryTimeoutMs}ms)`), false);
+  }
+
+  private onRouteTimeout(): void {
+    this.routeTimer = null;
+    if (this.finished) return;
+    this.conn?.abort();
+    this.endAttempt();
+    this.cancelled = true;
+    this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.action.timeoutMs}ms`));
+  }
+
+  // === impl ResponseHandler ===
+
+  onResponseHead(head: ResponseHead): void {
+    const info = this.s.info;
+    info.upstreamServiceTimeMs = Math.round(performance.now() - this.attemptStart);
+    const r = this.action.retry;
+    if (r !== null && head.status >= 500 || (r !== null && r.onRetriableStatus && r.statusCodes.has(head.status))) {
+      const st = head.status;
+      const want = (r!.on5xx && st >= 500) || (r!.onGatewayError && st >= 502 && st <= 504) || (r!.onRetriableStatus && r!.statusCodes.has(st));
+      if (want && this.replaySafe) {
+        if (this.canRetry()) {
+          this.host!.stats.rqError++;
+          this.conn?.abort();
+          this.endAttempt();
+          this.scheduleRetry();
+          return;
+        }
+        addResponseFlag(info, 'URX');
+      }
+    }
+    if (head.status >= 500 && this.host !== null) this.host.stats.rqError++;
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+    this.headSent = true;
+    this.s.onUpstreamHead(head);
+  }
+
+  onResponseData(chunk: Buffer): void {
+    this.s.onUpstreamData(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.endAttempt();
+    this.clearTimers();
+    this.finished = true;
+    this.s.onUpstreamEnd();
+  }
+
+  onUpgrade(socket: Socket, rest: Buffer): void {
+    this.endAttempt();
+    this.clearTimers();
+    this.finished = true;
+    this.s.onUpstreamUpgrade(socket, rest);
+  }
+
+  onError(err: CapaError, headReceived: boolean): void {
+    if (this.finished) return;
+    if (this.headSent) {
+      this.endAttempt();
+      this.fail(err);
+      return;
+    }
+    this.attemptFailed(err, headReceived);
+  }
+
+  pauseResponse(): void {
+    this.conn?.pause();
+  }
+
+  resumeResponse(): void {
+    this.conn?.resume();
+  }
+
+  private clearTimers(): void {
+    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
+    if (this.tryTimer !== null) clearTimeout(this.tryTimer);
+    if (this.backoffTimer !== null) {
+      clearTimeout(this.backoffTimer);
+      this.cluster!.resources.rqRetryActive--;
+    }
+    this.routeTimer = this.tryTimer = this.backoffTimer = null;
+  }
+
+  private fail(err: CapaError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimers();
+    this.s.onRouterError(err);
+  }
+
+  /** The stream is gone (downstream reset, local reply, timeout): drop everything. */
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.cancelled = true;
+    this.conn?.abort();
+    this.endAttempt();
+    this.clearTimers();
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Binds the Snapshot's listeners and swaps their compiled configuration when a new Snapshot
+ * arrives. A listener on the same address:port keeps its socket and connections; new requests
+ * use the new routes, requests in flight finish on the config they started with.
+ * Everything is compiled before anything is swapped, so a bad Snapshot changes nothing.
+ */
+import net from 'node:net';
+import dns from 'node:dns';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
+import type { FilterRegistry } from '../filters/registry.js';
+import type { ClusterManager } from './cluster/cluster-manager.js';
+import { compileHttpListener, type HttpListenerConfig } from './http/listener-config.js';
+import { ServerConnection } from './http/server-connection.js';
+import type { ListenerRuntime, OriginalDestination, OriginalDstQuery } from './http/listener-runtime.js';
+import { resolveOriginalDestination } from './original-dst.js';
+import { proxyTcp } from './tcp/tcp-proxy.js';
+import { IstioMetrics } from '../observability/metrics.js';
+import { looksLikeHttp1 } from './sniff.js';
+
+export interface ListenerManagerDeps {
+  readonly filters: FilterRegistry;
+  readonly clusters: ClusterManager;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Reads SO_ORIGINAL_DST of an accepted socket (issue "Transparent interception"); null when unknown. */
+  readonly socketOriginalDst?: (socket: net.Socket) => OriginalDestination | null;
+}
+
+const SNIFF_TIMEOUT_MS = 100;
+
+export interface PreparedListeners {
+  readonly snap: Snapshot;
+  readonly compiled: Map<string, { spec: ListenerSpec; cfg: HttpListenerConfig }>;
+}
+
+class RunningListener implements ListenerRuntime {
+  config: HttpListenerConfig;
+  spec: ListenerSpec;
+  draining = false;
+  readonly server: net.Server;
+  readonly connections = new Set<net.Socket>();
+  readonly httpConnections = new Set<ServerConnection>();
+  private app: { address: string; port: number };
+  private readonly dnsCache = new Map<string, { ip: string; at: number }>();
+
+  constructor(
+    spec: ListenerSpec,
+    config: HttpListenerConfig,
+    app: { address: string; port: number },
+    private readonly deps: ListenerManagerDeps,
+    private readonly metrics: IstioMetrics,
+  ) {
+    this.spec = spec;
+    this.config = config;
+    this.app = app;
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
+  }
+
+  get clusters(): ClusterManager {
+    return this.deps.clusters;
+  }
+
+  get logger(): Logger {
+    return this.deps.logger;
+  }
+
+  update(spec: ListenerSpec, config: HttpListenerConfig, app: { address: string; port: number }): HttpListenerConfig {
+    const old = this.config;
+    this.spec = spec;
+    this.config = config;
+    this.app = app;
+    return old;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      this.server.once('error', onErr);
+      this.server.listen({ host: this.spec.address, port: this.spec.port, backlog: 1024 }, () => {
+        this.server.off('error', onErr);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a !== null ? a.port : this.spec.port;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.connections.add(socket);
+    socket.once('close', () => this.connections.delete(socket));
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const proto = this.spec.protocol;
+    if (proto === 'http') this.startHttp(socket, null);
+    else if (proto === 'tcp') this.startTcp(socket, null);
+    else this.sniff(socket);
+  }
+
+  private sniff(socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    const timer = setTimeout(() => {
+      socket.removeListener('data', onFirst);
+      // Server-first protocols (MySQL, SMTP...): nothing arrives, so it is TCP.
+      this.startTcp(socket, null);
+    }, SNIFF_TIMEOUT_MS);
+    const onFirst = (d: Buffer): void => {
+      clearTimeout(timer);
+      socket.pause();
+      if (looksLikeHttp1(d)) this.startHttp(socket, d);
+      else this.startTcp(socket, d);
+    };
+    socket.once('data', onFirst);
+  }
+
+  private startHttp(socket: net.Socket, initial: Buffer | null): void {
+    const conn = new ServerConnection(socket, this);
+    this.httpConnections.add(conn);
+    conn.onClosed = () => this.httpConnections.delete(conn);
+    if (initial !== null) {
+      conn.feed(initial);
+      socket.resume();
+    }
+  }
+
+  private startTcp(socket: net.Socket, initial: Buffer | null): void {
+    const dst = this.deps.socketOriginalDst?.(socket) ?? null;
+    proxyTcp(socket, this.spec, { clusters: this.deps.clusters, logger: this.deps.logger, metrics: this.metrics, connectTimeoutMs: 5000 }, dst, initial);
+  }
+
+  originalDestination(q: OriginalDstQuery): OriginalDestination | null {
+    return resolveOriginalDestination(q, this.spec.kind, this.app);
+  }
+
+  resolve(host: string): Promise<string> {
+    const hit = this.dnsCache.get(host);
+    if (hit && Date.now() - hit.at < 5000) return Promise.resolve(hit.ip);
+    return dns.promises.lookup(host).then((r) => {
+      if (this.dnsCache.size > 1000) this.dnsCache.clear();
+      this.dnsCache.set(host, { ip: r.address, at: Date.now() });
+      return r.address;
+    });
+  }
+
+  onProtocolError(status: number, flag: string, remoteAddress: string): void {
+    this.deps.logger.debug({ listener: this.spec.name, status, flag, remoteAddress }, 'rejected a malformed request');
+  }
+
+  /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */
+  startDrain(): void {
+    this.draining = true;
+    this.server.close();
+    for (const c of this.httpConnections) c.closeIfIdle();
+  }
+
+  /** Close everything now. */
+  destroy(): void {
+    this.draining = true;
+    this.server.close();
+    for (const s of this.connections) s.destroy();
+  }
+}
+
+export class ListenerManager {
+  private readonly listeners = new Map<string, RunningListener>();
+  private readonly deps: ListenerManagerDeps;
+  private draining = false;
+
+  constructor(deps: ListenerManagerDeps) {
+    this.deps = deps;
+  }
+
+  /** Compile every listener of `snap` (throws on a bad one; nothing running is touched). */
+  prepare(snap: Snapshot): PreparedListeners {
+    const compiled = new Map<string, { spec: ListenerSpec; cfg: HttpListenerConfig }>();
+    try {
+      for (const spec of snap.listeners) {
+        const cfg = compileHttpListener(spec, snap, this.deps.filters, {
+          registry: this.deps.registry,
+          logger: this.deps.logger,
+          listenerName: spec.name,
+          direction: spec.direction,
+          node: snap.node,
+          accessLog: snap.accessLog,
+        });
+        compiled.set(`${spec.address}:${spec.port}`, { spec, cfg });
+      }
+    } catch (e) {
+      for (const { cfg } of compiled.values()) cfg.close();
+      throw e;
+    }
+    return { snap, compiled };
+  }
+
+  /** Bind new listeners, swap the config of kept ones, drain removed ones. */
+  async commit(p: PreparedListeners): Promise<void> {
+    const { snap, compiled } = p;
+    const metrics = IstioMetrics.for(this.deps.registry, snap.node);
+    const app = { address: snap.app.address, port: snap.app.port };
+    const retired: HttpListenerConfig[] = [];
+    const binding: Promise<void>[] = [];
+    const failures: string[] = [];
+    for (const [key, { spec, cfg }] of compiled) {
+      const running = this.listeners.get(key);
+      if (running) {
+        retired.push(running.update(spec, cfg, app));
+        continue;
+      }
+      const l = new RunningListener(spec, cfg, app, this.deps, metrics);
+      binding.push(
+        l.listen().then(
+          () => {
+            this.listeners.set(key, l);
+            this.deps.logger.info({ listener: spec.name, address: spec.address, port: l.port, protocol: spec.protocol }, 'listener started');
+          },
+          (e: Error) => {
+            cfg.close();
+            failures.push(`listener ${spec.name} cannot bind ${spec.address}:${spec.port}: ${e.message}`);
+          },
+        ),
+      );
+    }
+    for (const [key, l] of this.listeners) {
+      if (!compiled.has(key)) {
+        this.listeners.delete(key);
+        l.startDrain();
+        retired.push(l.config);
+        this.deps.logger.info({ listener: l.spec.name }, 'listener removed');
+      }
+    }
+    await Promise.all(binding);
+    // Filters of the old config may still serve in-flight requests: release them a little later.
+    if (retired.length > 0) setTimeout(() => retired.forEach((c) => c.close()), 60_000).unref();
+    if (failures.length > 0) throw new Error(failures.join('; '));
+  }
+
+  /** Actual bound port of a listener by name (port 0 in tests). */
+  portOf(name: string): number | undefined {
+    for (const l of this.listeners.values()) if (l.spec.name === name) return l.port;
+    return undefined;
+  }
+
+  get activeConnections(): number {
+    let n = 0;
+    for (const l of this.listeners.values()) n += l.connections.size;
+    return n;
+  }
+
+  startDrain(): void {
+    this.draining = true;
+    for (const l of this.listeners.values()) l.startDrain();
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  close(): void {
+    for (const l of this.listeners.values()) {
+      l.destroy();
+      l.config.close();
+    }
+    this.listeners.clear();
+  }
+}

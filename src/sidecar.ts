@@ -1,0 +1,279 @@
+/**
+ * The sidecar process: owns the configuration (YAML + hot reload), the admin, metrics and
+ * readiness servers, and the data plane — in-process when concurrency is 1, otherwise in N
+ * worker processes (node:cluster, each accepting on the shared listening sockets) that receive
+ * every Snapshot over IPC. Metrics of all workers are aggregated on the one endpoint.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { ConfigWatcher } from './config/watcher.js';
+import type { Snapshot } from './config/snapshot.js';
+import { ConfigError } from './errors.js';
+import { builtinFilterRegistry } from './filters/index.js';
+import { createLogger, setLogLevel } from './observability/logger.js';
+import { createMetricsRegistry } from './observability/metrics.js';
+import { startAdminServer, startMetricsServer, startReadinessServer } from './admin/index.js';
+import type { AdminSources, ClusterStatus, ListeningServer } from './admin/types.js';
+import { DataPlane } from './proxy/data-plane.js';
+import { flushAccessLogs } from './filters/access-log/index.js';
+import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
+
+export interface SidecarOptions {
+  readonly configPath: string;
+  /** Overrides `concurrency:` of the file (CLI --concurrency). */
+  readonly concurrency?: number;
+  readonly logger?: Logger;
+  readonly env?: Record<string, string | undefined>;
+  /** Exit the process when drained (the CLI); tests keep the process. */
+  readonly exitOnDrain?: boolean;
+}
+
+export class Sidecar {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  private readonly watcher: ConfigWatcher;
+  private dataPlane: DataPlane | null = null;
+  private readonly workers: Worker[] = [];
+  private servers: ListeningServer[] = [];
+  private admin: ListeningServer | null = null;
+  private state: 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' = 'PRE_INITIALIZING';
+  private concurrency = 1;
+  private readonly opts: SidecarOptions;
+  private reqId = 0;
+  private readonly pending = new Map<number, { n: number; got: ClusterStatus[][]; done: (s: ClusterStatus[][]) => void }>();
+  private drainPromise: Promise<void> | null = null;
+  private readonly onSighup = (): void => {
+    this.logger.info({}, 'SIGHUP: reloading configuration');
+    this.watcher.reload();
+  };
+
+  private constructor(opts: SidecarOptions, logger: Logger) {
+    this.opts = opts;
+    this.logger = logger;
+    this.registry = createMetricsRegistry();
+    const filters = builtinFilterRegistry();
+    this.watcher = new ConfigWatcher(
+      opts.configPath,
+      { filters, env: opts.env },
+      {
+        onSnapshot: (s) => void this.apply(s),
+        onError: (e) => this.logger.error({ file: opts.configPath, error: e.message }, 'configuration rejected; the running configuration stays in force'),
+      },
+      logger,
+    );
+    this.filters = filters;
+  }
+
+  private readonly filters: ReturnType<typeof builtinFilterRegistry>;
+
+  /** Load the config (throws ConfigError when it is bad), start everything, resolve when ready. */
+  static async start(opts: SidecarOptions): Promise<Sidecar> {
+    const logger = opts.logger ?? createLogger('info');
+    const s = new Sidecar(opts, logger);
+    await s.boot();
+    return s;
+  }
+
+  get snapshot(): Snapshot {
+    return this.watcher.current;
+  }
+
+  private async boot(): Promise<void> {
+    const snap = this.watcher.start();
+    setLogLevel(this.logger, snap.logLevel);
+    this.concurrency = Math.max(1, this.opts.concurrency ?? snap.concurrency);
+    if (this.concurrency === 1) {
+      this.dataPlane = new DataPlane(this.filters, this.registry, this.logger);
+      await this.dataPlane.apply(snap);
+    } else {
+      await this.startWorkers(snap);
+    }
+    await this.startServers(snap);
+    process.on('SIGHUP', this.onSighup);
+    this.state = 'LIVE';
+    this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency }, 'capa-runtime ready');
+  }
+
+  private async apply(snap: Snapshot): Promise<void> {
+    try {
+      setLogLevel(this.logger, snap.logLevel);
+      if (this.dataPlane) await this.dataPlane.apply(snap);
+      else for (const w of this.workers) this.send(w, { t: 'snapshot', snap });
+      this.logger.info({ version: snap.version }, 'configuration applied');
+    } catch (e) {
+      this.logger.error({ version: snap.version, error: (e as Error).message }, 'configuration could not be fully applied');
+    }
+  }
+
+  // === impl workers ===
+
+  private async startWorkers(snap: Snapshot): Promise<void> {
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < this.concurrency; i++) {
+      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i) });
+      this.workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.on('message', (m: WorkerMessage) => {
+            if (m.t === 'applied' && m.version === snap.version) {
+              if (m.error) reject(new Error(`worker ${i}: ${m.error}`));
+              else resolve();
+            } else if (m.t === 'clusters') this.onClusters(m.id, m.status);
+          });
+          w.once('online', () => this.send(w, { t: 'snapshot', snap }));
+          w.once('exit', (code) => {
+            if (this.state !== 'DRAINING') {
+              this.logger.error({ worker: i, code }, 'worker exited unexpectedly');
+              reject(new Error(`worker ${i} exited with ${code}`));
+            }
+          });
+        }),
+      );
+    }
+    await Promise.all(ready);
+  }
+
+  private send(w: Worker, m: PrimaryMessage): void {
+    if (w.isConnected()) w.send(m);
+  }
+
+  private onClusters(id: number, status: ClusterStatus[]): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    p.got.push(status);
+    if (p.got.length === p.n) {
+      this.pending.delete(id);
+      p.done(p.got);
+    }
+  }
+
+  private async clusterStatus(): Promise<ClusterStatus[]> {
+    if (this.dataPlane) return this.dataPlane.clusterStatus();
+    const id = ++this.reqId;
+    const all = await new Promise<ClusterStatus[][]>((resolve) => {
+      this.pending.set(id, { n: this.workers.length, got: [], done: resolve });
+      for (const w of this.workers) this.send(w, { t: 'clusters', id });
+      setTimeout(() => {
+        const p = this.pending.get(id);
+        if (p) {
+          this.pending.delete(id);
+          resolve(p.got);
+        }
+      }, 1000).unref();
+    });
+    return mergeClusterStatus(all);
+  }
+
+  // === impl admin ===
+
+  private async startServers(snap: Snapshot): Promise<void> {
+    const sc = snap.sidecar;
+    const aggregator = this.dataPlane ? null : new AggregatorRegistry();
+    let cachedClusters: ClusterStatus[] = [];
+    const sources: AdminSources = {
+      snapshot: () => this.watcher.current,
+      clusters: () => {
+        if (this.dataPlane) return this.dataPlane.clusterStatus();
+        void this.clusterStatus().then((s) => (cachedClusters = s));
+        return cachedClusters;
+      },
+      ready: () => this.state === 'LIVE',
+      state: () => this.state,
+      metrics: async () => {
+        if (aggregator === null) return this.registry.metrics();
+        const agg = await aggregator.clusterMetrics();
+        return agg;
+      },
+      metricsContentType: this.registry.contentType,
+      setLogLevel: (level) => {
+        const ok = setLogLevel(this.logger, level);
+        if (ok) for (const w of this.workers) this.send(w, { t: 'log', level });
+        return ok;
+      },
+      getLogLevel: () => this.logger.level,
+      quit: () => void this.drain('admin /quitquitquit'),
+    };
+    if (!this.dataPlane) cachedClusters = await this.clusterStatus();
+    this.admin = await startAdminServer({ host: sc.adminAddress, port: sc.adminPort, sources, logger: this.logger });
+    this.servers.push(this.admin);
+    this.servers.push(await startMetricsServer('0.0.0.0', sc.prometheusPort, ['/stats/prometheus'], sources));
+    if (sc.metricsPort !== sc.prometheusPort) this.servers.push(await startMetricsServer('0.0.0.0', sc.metricsPort, ['/metrics', '/stats/prometheus'], sources));
+    this.servers.push(await startReadinessServer('0.0.0.0', sc.readinessPort, sources));
+  }
+
+  get adminPort(): number {
+    return this.admin?.port ?? 0;
+  }
+
+  /** Actual port of a listener by name (for port 0 in tests; single-process mode). */
+  listenerPort(name: string): number | undefined {
+    return this.dataPlane?.listeners.portOf(name);
+  }
+
+  /** SIGTERM / quitquitquit: stop accepting, let in-flight requests finish, then stop. */
+  drain(reason: string): Promise<void> {
+    if (this.drainPromise) return this.drainPromise;
+    this.state = 'DRAINING';
+    const ms = this.watcher.current.drainTimeMs;
+    this.logger.info({ reason, drainTimeMs: ms }, 'draining');
+    this.drainPromise = (async () => {
+      if (this.dataPlane) await this.dataPlane.drain(ms);
+      else await this.drainWorkers(ms);
+      await this.stop();
+      if (this.opts.exitOnDrain) {
+        this.logger.info({}, 'drained; exiting');
+        process.exit(0);
+      }
+    })();
+    return this.drainPromise;
+  }
+
+  private async drainWorkers(ms: number): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            this.send(w, { t: 'drain', ms });
+            setTimeout(() => {
+              w.kill();
+              resolve();
+            }, ms + 2000).unref();
+          }),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    process.off('SIGHUP', this.onSighup);
+    this.watcher.close();
+    this.dataPlane?.close();
+    for (const w of this.workers) if (!w.isDead()) w.kill();
+    await Promise.all(this.servers.map((s) => s.close()));
+    this.servers = [];
+    await flushAccessLogs();
+  }
+}
+
+function mergeClusterStatus(all: ClusterStatus[][]): ClusterStatus[] {
+  if (all.length === 0) return [];
+  const base: ClusterStatus[] = JSON.parse(JSON.stringify(all[0]));
+  for (const other of all.slice(1)) {
+    for (const c of other) {
+      const b = base.find((x) => x.name === c.name);
+      if (!b) continue;
+      for (const h of c.hosts) {
+        const bh = b.hosts.find((x) => x.address === h.address && x.port === h.port);
+        if (!bh) continue;
+        for (const k of Object.keys(h.stats) as (keyof typeof h.stats)[]) bh.stats[k] += h.stats[k];
+        bh.healthy &&= h.healthy;
+      }
+    }
+  }
+  return base;
+}
+
+export { ConfigError };

@@ -1,0 +1,13 @@
+/** Messages between the primary and data-plane workers (concurrency > 1). */
+import type { Snapshot } from './config/snapshot.js';
+import type { ClusterStatus } from './admin/types.js';
+
+export type PrimaryMessage =
+  | { t: 'snapshot'; snap: Snapshot }
+  | { t: 'drain'; ms: number }
+  | { t: 'clusters'; id: number }
+  | { t: 'log'; level: string };
+
+export type WorkerMessage =
+  | { t: 'applied'; version: string; error?: string }
+  | { t: 'clusters'; id: number; status: ClusterStatus[] };
