@@ -2,9 +2,10 @@
 // Low-load latency probe: `conns` keep-alive connections, each sending one GET every
 // `intervalMs` (paced on a fixed schedule, not back-to-back), for `durationMs`.
 // Latency is measured from the moment a request is handed to the socket to the end of the
-// response body (timer jitter of the pacing itself is not charged to the peer). Sends that
-// fall more than one interval behind schedule are counted as `late` — at this load that
-// should stay 0; if it does not, the numbers are not low-load numbers. Run as a script (the harness pins it with `taskset -c 1`):
+// response body (timer jitter of the pacing itself is not charged to the peer). A send that
+// falls more than one interval behind schedule is counted as `late` and the schedule restarts
+// from now (no catch-up bursts) — at this load that should stay near 0; if it does not, the
+// client or the peer stalled and the numbers are not clean low-load numbers. Run as a script (the harness pins it with `taskset -c 1`):
 //
 //   node bench/lib/paced.mjs --url http://127.0.0.1:8080/ [--conns 4] [--interval 5] [--duration 5000]
 //
@@ -62,7 +63,12 @@ export async function paced({ url, conns = 4, intervalMs = 5, durationMs = 5000 
     while (due < end) {
       const wait = due - nowMs();
       if (wait > 0) await sleep(wait);
-      else if (wait < -intervalMs) late++;
+      else if (wait < -intervalMs) {
+        // Stalled (slow response or this client descheduled): re-synchronise instead of
+        // bursting back-to-back requests to catch up, which would no longer be low load.
+        late++;
+        due = nowMs();
+      }
       const sent = nowMs();
       try {
         const status = await request(agent, url);

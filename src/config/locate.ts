@@ -89,7 +89,7 @@ export function problemsFromZod(issues: readonly z.core.$ZodIssue[], prefix: Con
 }
 
 function reword(m: string): string {
-  if (/received undefined$/.test(m)) return 'is required';
+  if (/(received undefined|got nothing)$/.test(m)) return 'is required';
   return m
     .replace(/^(Invalid input|Invalid option|Too small|Too big): /, '')
     .replace('expected object', 'expected a mapping')

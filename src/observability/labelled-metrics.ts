@@ -89,8 +89,12 @@ abstract class LabelledMetric<C> {
     return c;
   }
 
+  /**
+   * Zero every series (Registry.resetMetrics). Children are kept, not dropped: callers cache them,
+   * and a dropped child would go on counting where no scrape sees it.
+   */
   reset(): void {
-    this.children.clear();
+    for (const c of this.children.values()) this.zero(c);
   }
 
   registerIn(registry: Registry): this {
@@ -99,6 +103,7 @@ abstract class LabelledMetric<C> {
   }
 
   protected abstract make(labels: Labels): C;
+  protected abstract zero(child: C): void;
 }
 
 export class LabelledCounter extends LabelledMetric<CounterChild> {
@@ -106,6 +111,10 @@ export class LabelledCounter extends LabelledMetric<CounterChild> {
 
   protected make(labels: Labels): CounterChild {
     return new CounterChild(labels);
+  }
+
+  protected zero(c: CounterChild): void {
+    c.value = 0;
   }
 
   async get(): Promise<MetricSnapshot> {
@@ -132,6 +141,12 @@ export class LabelledHistogram extends LabelledMetric<HistogramChild> {
 
   protected make(labels: Labels): HistogramChild {
     return new HistogramChild(labels, this.buckets);
+  }
+
+  protected zero(c: HistogramChild): void {
+    c.counts.fill(0);
+    c.sum = 0;
+    c.count = 0;
   }
 
   async get(): Promise<MetricSnapshot> {

@@ -201,8 +201,11 @@ export class ServerConnection implements Downstream {
   private bodyError(reason: string): void {
     const s = this.stream;
     this.stream = null;
+    if (s !== null && s.hasResponseStarted) {
+      this.state = S_CLOSED;
+      this.socket.destroy();
+    } else this.reject('CAPA_ERR_BAD_REQUEST', `malformed chunked request body: ${reason}`);
     s?.onDownstreamReset();
-    this.reject('CAPA_ERR_BAD_REQUEST', `malformed chunked request body: ${reason}`);
   }
 
   /** A local reply for input we could not parse; the connection closes after it. */

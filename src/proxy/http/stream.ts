@@ -275,6 +275,10 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
 
   // === impl response path ===
 
+  get hasResponseStarted(): boolean {
+    return this.responseStarted;
+  }
+
   sendLocalReply(status: number, body: string, opts?: LocalReplyOptions): void {
     if (this.done || this.responseStarted) return;
     this.router?.abort();

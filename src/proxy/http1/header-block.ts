@@ -113,20 +113,24 @@ function special(name: string, value: string, crAt: number, s: string, hb: Heade
       if (name === 'connection') connection(value, hb);
       return '';
     case 14:
-      return name === 'content-length' ? contentLength(value, hb) : '';
-    case 17: {
+      if (name !== 'content-length') return '';
+      // llhttp refuses `5<HTAB>`; so do we.
+      return trailingTab(s, crAt) ? 'HTAB after the Content-Length value' : contentLength(value, hb);
+    case 17:
       if (name !== 'transfer-encoding') return '';
       // llhttp reads `chunked<HTAB>` as not chunked; refuse that ambiguity outright.
-      let tab = false;
-      for (let j = crAt - 1; ; j--) {
-        const c = s.charCodeAt(j);
-        if (c === HTAB) tab = true;
-        else if (c !== SP) break;
-      }
-      return transferEncoding(value, tab, hb);
-    }
+      return transferEncoding(value, trailingTab(s, crAt), hb);
     default:
       return '';
+  }
+}
+
+/** Whether the OWS before the CR at `crAt` contains an HTAB. */
+function trailingTab(s: string, crAt: number): boolean {
+  for (let j = crAt - 1; ; j--) {
+    const c = s.charCodeAt(j);
+    if (c === HTAB) return true;
+    if (c !== SP) return false;
   }
 }
 

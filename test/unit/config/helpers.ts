@@ -56,3 +56,17 @@ export function yaml(strings: TemplateStringsArray, ...values: unknown[]): strin
     .map((l) => l.slice(indent))
     .join('\n');
 }
+
+/**
+ * "sidecar.yaml:LINE:COL" of the `nth` occurrence of `needle` in `text` (1-based, as in
+ * messages), so tests state *what* an error points at rather than counting columns.
+ */
+export function at(text: string, needle: string, nth = 0): string {
+  let i = -1;
+  for (let k = 0; k <= nth; k++) {
+    i = text.indexOf(needle, i + 1);
+    if (i < 0) throw new Error(`${JSON.stringify(needle)} (#${nth}) not in the text`);
+  }
+  const before = text.slice(0, i).split('\n');
+  return `sidecar.yaml:${before.length}:${before[before.length - 1]!.length + 1}`;
+}

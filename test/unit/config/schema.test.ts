@@ -3,7 +3,7 @@
  * key path and the reason.
  */
 import { describe, expect, it } from 'vitest';
-import { errorsOf, load, yaml } from './helpers.js';
+import { at, errorsOf, load, yaml } from './helpers.js';
 
 const CLUSTER = 'clusters: [{ name: b, endpoints: ["127.0.0.1:80"] }]\n';
 
@@ -117,96 +117,86 @@ describe('listeners', () => {
     ]);
   });
 
-  it('filter items are strict and accept typedConfig', () => {
-    expect(errorsOf('listeners:\n  - name: l\n    port: 1\n    routeConfig: r\n    httpFilters: [{ name: envoy.filters.http.router, cfg: {} }]\nroutes: [{name: r}]\n')).toEqual([
-      "sidecar.yaml:5:49: listeners[0].httpFilters[0].cfg: unknown key 'cfg'",
-    ]);
-    expect(errorsOf('listeners:\n  - name: l\n    port: 1\n    routeConfig: r\n    httpFilters: [{ name: envoy.filters.http.router, config: {}, typedConfig: {} }]\nroutes: [{name: r}]\n')).toEqual([
-      "sidecar.yaml:5:75: listeners[0].httpFilters[0].typedConfig: 'config' and 'typedConfig' cannot both be set",
-    ]);
+  it('filter items are strict; config and typedConfig are exclusive', () => {
+    const t1 = 'listeners:\n  - name: l\n    port: 1\n    routeConfig: r\n    httpFilters: [{ name: envoy.filters.http.router, cfg: {} }]\nroutes: [{name: r}]\n';
+    expect(errorsOf(t1)).toEqual([`${at(t1, 'cfg')}: listeners[0].httpFilters[0].cfg: unknown key 'cfg'`]);
+    const t2 = 'listeners:\n  - name: l\n    port: 1\n    routeConfig: r\n    httpFilters: [{ name: envoy.filters.http.router, config: {}, typedConfig: {} }]\nroutes: [{name: r}]\n';
+    expect(errorsOf(t2)).toEqual([`${at(t2, '{}', 1)}: listeners[0].httpFilters[0].typedConfig: 'config' and 'typedConfig' cannot both be set`]);
   });
 });
 
+const R = 'listeners[0].routes.virtualHosts[0].routes[0]';
+
 describe('routes', () => {
   it('match needs exactly one of prefix, path, safeRegex', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: /, path: /x }, route: { cluster: b } }'))).toEqual([
-      "sidecar.yaml:8:40: listeners[0].routes.virtualHosts[0].routes[0].match.path: only one of 'prefix', 'path', 'safeRegex' may be set, got 'prefix' and 'path'",
-    ]);
-    expect(errorsOf(withRoute('{ match: { caseSensitive: false }, route: { cluster: b } }'))).toEqual([
-      "sidecar.yaml:8:20: listeners[0].routes.virtualHosts[0].routes[0].match: expected one of 'prefix', 'path', 'safeRegex'",
-    ]);
+    const t1 = withRoute('{ match: { prefix: /, path: /x }, route: { cluster: b } }');
+    expect(errorsOf(t1)).toEqual([`${at(t1, '/x')}: ${R}.match.path: only one of 'prefix', 'path', 'safeRegex' may be set, got 'prefix' and 'path'`]);
+    const t2 = withRoute('{ match: { caseSensitive: false }, route: { cluster: b } }');
+    expect(errorsOf(t2)).toEqual([`${at(t2, '{ caseSensitive')}: ${R}.match: expected one of 'prefix', 'path', 'safeRegex'`]);
+  });
+
+  it('match needs to be there', () => {
+    const t = withRoute('{ route: { cluster: b } }');
+    expect(errorsOf(t)).toEqual([`${at(t, '{ route')}: ${R}.match: is required`]);
   });
 
   it('exactly one of route, redirect, directResponse', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / } }'))).toEqual([
-      "sidecar.yaml:8:11: listeners[0].routes.virtualHosts[0].routes[0]: expected one of 'route', 'redirect', 'directResponse'",
-    ]);
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { cluster: b }, directResponse: { status: 200 } }'))[0]).toContain(
-      "sidecar.yaml:8:72: listeners[0].routes.virtualHosts[0].routes[0].directResponse: only one of 'route', 'redirect', 'directResponse' may be set",
-    );
+    const t1 = withRoute('{ match: { prefix: / } }');
+    expect(errorsOf(t1)).toEqual([`${at(t1, '{ match')}: ${R}: expected one of 'route', 'redirect', 'directResponse'`]);
+    const t2 = withRoute('{ match: { prefix: / }, route: { cluster: b }, directResponse: { status: 200 } }');
+    expect(errorsOf(t2)).toEqual([`${at(t2, '{ status')}: ${R}.directResponse: only one of 'route', 'redirect', 'directResponse' may be set, got 'route' and 'directResponse'`]);
   });
 
   it('a regex that does not compile', () => {
-    expect(errorsOf(withRoute('{ match: { safeRegex: { regex: "^/(a" } }, route: { cluster: b } }'))[0]).toMatch(
-      /^sidecar\.yaml:8:42: listeners\[0\]\.routes\.virtualHosts\[0\]\.routes\[0\]\.match\.safeRegex\.regex: invalid regex: /,
-    );
-    expect(errorsOf(withRoute('{ match: { prefix: /, headers: [{ name: x, safeRegex: "[" }] }, route: { cluster: b } }'))[0]).toMatch(
-      /^sidecar\.yaml:8:65: listeners\[0\]\.routes\.virtualHosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.safeRegex: invalid regex: /,
-    );
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { cluster: b, regexRewrite: { pattern: "(", substitution: x } } }'))[0]).toMatch(
-      /^sidecar\.yaml:8:81: .*route\.regexRewrite\.pattern: invalid regex: /,
-    );
+    const t1 = withRoute('{ match: { safeRegex: { regex: "^/(a" } }, route: { cluster: b } }');
+    expect(errorsOf(t1)).toEqual([`${at(t1, '"^/(a"')}: ${R}.match.safeRegex.regex: invalid regex: Invalid regular expression: /^\/(a/: Unterminated group`]);
+    const t2 = withRoute('{ match: { prefix: /, headers: [{ name: x, safeRegex: "[" }] }, route: { cluster: b } }');
+    expect(errorsOf(t2)[0]).toMatch(new RegExp(`^${esc(at(t2, '"["'))}: ${esc(R)}\\.match\\.headers\\[0\\]\\.safeRegex: invalid regex: `));
+    const t3 = withRoute('{ match: { prefix: / }, route: { cluster: b, regexRewrite: { pattern: "(", substitution: x } } }');
+    expect(errorsOf(t3)[0]).toMatch(new RegExp(`^${esc(at(t3, '"("'))}: ${esc(R)}\\.route\\.regexRewrite\\.pattern: invalid regex: `));
   });
 
   it('route needs exactly one of cluster and weightedClusters', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { timeout: 1s } }'))).toEqual([
-      "sidecar.yaml:8:41: listeners[0].routes.virtualHosts[0].routes[0].route: expected one of 'cluster', 'weightedClusters'",
-    ]);
+    const t = withRoute('{ match: { prefix: / }, route: { timeout: 1s } }');
+    expect(errorsOf(t)).toEqual([`${at(t, '{ timeout')}: ${R}.route: expected one of 'cluster', 'weightedClusters'`]);
   });
 
   it('weighted clusters with total weight 0', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { weightedClusters: { clusters: [{ name: b, weight: 0 }] } } }'))).toEqual([
-      'sidecar.yaml:8:61: listeners[0].routes.virtualHosts[0].routes[0].route.weightedClusters: the total weight of weightedClusters must be greater than 0',
-    ]);
+    const t = withRoute('{ match: { prefix: / }, route: { weightedClusters: { clusters: [{ name: b, weight: 0 }] } } }');
+    expect(errorsOf(t)).toEqual([`${at(t, '{ clusters')}: ${R}.route.weightedClusters: the total weight of weightedClusters must be greater than 0`]);
   });
 
   it('header matchers take one matcher', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: /, headers: [{ name: x, exact: a, prefix: b }] }, route: { cluster: b } }'))).toEqual([
-      "sidecar.yaml:8:71: listeners[0].routes.virtualHosts[0].routes[0].match.headers[0].prefix: only one matcher may be set, got 'exact' and 'prefix'",
-    ]);
-    expect(errorsOf(withRoute('{ match: { prefix: /, headers: [{ name: x, stringMatch: {} }] }, route: { cluster: b } }'))).toEqual([
-      "sidecar.yaml:8:65: listeners[0].routes.virtualHosts[0].routes[0].match.headers[0].stringMatch: expected one of 'exact', 'prefix', 'suffix', 'contains', 'safeRegex'",
-    ]);
+    const t1 = withRoute('{ match: { prefix: /, headers: [{ name: x, exact: a, prefix: b }] }, route: { cluster: b } }');
+    expect(errorsOf(t1)).toEqual([`${at(t1, 'b }')}: ${R}.match.headers[0].prefix: only one matcher may be set, got 'exact' and 'prefix'`]);
+    const t2 = withRoute('{ match: { prefix: /, headers: [{ name: x, stringMatch: {} }] }, route: { cluster: b } }');
+    expect(errorsOf(t2)).toEqual([`${at(t2, '{} }')}: ${R}.match.headers[0].stringMatch: expected one of 'exact', 'prefix', 'suffix', 'contains', 'safeRegex'`]);
   });
 
   it('retry policies', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { cluster: b, retryPolicy: { retryOn: "5xx,sometimes" } } }'))[0]).toMatch(
-      /^sidecar\.yaml:8:80: .*route\.retryPolicy\.retryOn\[1\]: unknown retryOn condition 'sometimes' \(known: 5xx, /,
-    );
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { cluster: b, retryPolicy: { retryOn: reset, retryBackOff: { baseInterval: 1s, maxInterval: 10ms } } } }'))).toEqual([
-      'sidecar.yaml:8:134: listeners[0].routes.virtualHosts[0].routes[0].route.retryPolicy.retryBackOff.maxInterval: maxInterval must not be smaller than baseInterval',
-    ]);
+    const t1 = withRoute('{ match: { prefix: / }, route: { cluster: b, retryPolicy: { retryOn: "5xx,sometimes" } } }');
+    expect(errorsOf(t1)[0]).toMatch(new RegExp(`^${esc(at(t1, '"5xx'))}: ${esc(R)}\\.route\\.retryPolicy\\.retryOn\\[1\\]: unknown retryOn condition 'sometimes' \\(known: 5xx, `));
+    const t2 = withRoute('{ match: { prefix: / }, route: { cluster: b, retryPolicy: { retryOn: reset, retryBackOff: { baseInterval: 1s, maxInterval: 10ms } } } }');
+    expect(errorsOf(t2)).toEqual([`${at(t2, '10ms')}: ${R}.route.retryPolicy.retryBackOff.maxInterval: maxInterval must not be smaller than baseInterval`]);
   });
 
   it('redirect response codes and exclusive fields', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, redirect: { responseCode: 418 } }'))[0]).toMatch(
-      /^sidecar\.yaml:8:63: .*redirect\.responseCode: expected one of MOVED_PERMANENTLY, FOUND, SEE_OTHER, TEMPORARY_REDIRECT, PERMANENT_REDIRECT or 301/,
-    );
-    expect(errorsOf(withRoute('{ match: { prefix: / }, redirect: { pathRedirect: /a, prefixRewrite: /b } }'))).toEqual([
-      "sidecar.yaml:8:82: listeners[0].routes.virtualHosts[0].routes[0].redirect.prefixRewrite: 'pathRedirect' and 'prefixRewrite' cannot both be set",
+    const t1 = withRoute('{ match: { prefix: / }, redirect: { responseCode: 418 } }');
+    expect(errorsOf(t1)).toEqual([
+      `${at(t1, '418')}: ${R}.redirect.responseCode: expected one of MOVED_PERMANENTLY, FOUND, SEE_OTHER, TEMPORARY_REDIRECT, PERMANENT_REDIRECT or 301, 302, 303, 307, 308`,
     ]);
+    const t2 = withRoute('{ match: { prefix: / }, redirect: { pathRedirect: /a, prefixRewrite: /b } }');
+    expect(errorsOf(t2)).toEqual([`${at(t2, '/b')}: ${R}.redirect.prefixRewrite: 'pathRedirect' and 'prefixRewrite' cannot both be set`]);
   });
 
   it('direct response status range', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, directResponse: { status: 700 } }'))).toEqual([
-      'sidecar.yaml:8:63: listeners[0].routes.virtualHosts[0].routes[0].directResponse.status: expected an HTTP status 100-599',
-    ]);
+    const t = withRoute('{ match: { prefix: / }, directResponse: { status: 700 } }');
+    expect(errorsOf(t)).toEqual([`${at(t, '700')}: ${R}.directResponse.status: expected an HTTP status 100-599`]);
   });
 
   it('hash policies take one kind', () => {
-    expect(errorsOf(withRoute('{ match: { prefix: / }, route: { cluster: b, hashPolicy: [{ terminal: true }] } }'))).toEqual([
-      "sidecar.yaml:8:70: listeners[0].routes.virtualHosts[0].routes[0].route.hashPolicy[0]: expected one of 'header', 'cookie', 'connectionProperties', 'queryParameter'",
-    ]);
+    const t = withRoute('{ match: { prefix: / }, route: { cluster: b, hashPolicy: [{ terminal: true }] } }');
+    expect(errorsOf(t)).toEqual([`${at(t, '{ terminal')}: ${R}.route.hashPolicy[0]: expected one of 'header', 'cookie', 'connectionProperties', 'queryParameter'`]);
   });
 
   it('virtual host domains', () => {
@@ -221,43 +211,43 @@ describe('routes', () => {
             - name: a
       `;
     expect(errorsOf(text)).toEqual([
-      "sidecar.yaml:5:29: routes[0].virtualHosts[0].domains[1]: invalid domain '*.b.*': a '*' may only stand alone, start ('*.example.com') or end ('example.*') it",
-    ]);
-    expect(errorsOf(text.replace('"*.b.*"', '"b.com"'))).toEqual([
-      "sidecar.yaml:7:20: routes[0].virtualHosts[1].domains[0]: domain 'a.com' is already used by virtual host 'a'",
-      "sidecar.yaml:8:15: routes[0].virtualHosts[2].name: duplicate virtual host name 'a'",
+      `${at(text, '"*.b.*"')}: routes[0].virtualHosts[0].domains[1]: invalid domain '*.b.*': a '*' may only stand alone, start ('*.example.com') or end ('example.*') it`,
+      `${at(text, '"A.com"')}: routes[0].virtualHosts[1].domains[0]: domain 'a.com' is already used by virtual host 'a'`,
+      `${at(text, 'a\n', 1)}: routes[0].virtualHosts[2].name: duplicate virtual host name 'a'`,
     ]);
   });
 });
 
 describe('clusters', () => {
   it('endpoint strings', () => {
-    expect(errorsOf('clusters:\n  - name: c\n    endpoints: ["10.0.0.1", "10.0.0.1:99999", "bad_host!:80"]\n')).toEqual([
-      'sidecar.yaml:3:17: clusters[0].endpoints[0]: expected "host:port" (IPv6 as "[::1]:8080"), got "10.0.0.1"',
-      'sidecar.yaml:3:29: clusters[0].endpoints[1]: port 99999 is out of range 1-65535',
-      'sidecar.yaml:3:47: clusters[0].endpoints[2]: expected an IP address or a host name, got "bad_host!"',
+    const t = 'clusters:\n  - name: c\n    endpoints: ["10.0.0.1", "10.0.0.1:99999", "bad_host!:80", "[::1]8080"]\n';
+    expect(errorsOf(t)).toEqual([
+      `${at(t, '"10.0.0.1"')}: clusters[0].endpoints[0]: expected "host:port" (IPv6 as "[::1]:8080"), got "10.0.0.1"`,
+      `${at(t, '"10.0.0.1:99999"')}: clusters[0].endpoints[1]: port 99999 is out of range 1-65535`,
+      `${at(t, '"bad_host')}: clusters[0].endpoints[2]: expected an IP address or a host name, got "bad_host!"`,
+      `${at(t, '"[::1]8080"')}: clusters[0].endpoints[3]: expected "host:port" (IPv6 as "[::1]:8080"), got "[::1]8080"`,
     ]);
   });
 
   it('endpoint objects are strict', () => {
-    expect(errorsOf('clusters:\n  - name: c\n    endpoints: [{ address: 10.0.0.1, port: 80, wieght: 2 }]\n')).toEqual([
-      "sidecar.yaml:3:47: clusters[0].endpoints[0].wieght: unknown key 'wieght'",
-    ]);
+    const t = 'clusters:\n  - name: c\n    endpoints: [{ address: 10.0.0.1, port: 80, wieght: 2 }]\n';
+    expect(errorsOf(t)).toEqual([`${at(t, 'wieght')}: clusters[0].endpoints[0].wieght: unknown key 'wieght'`]);
   });
 
-  it('STATIC needs IPs; ORIGINAL_DST takes no endpoints', () => {
-    expect(errorsOf('clusters:\n  - name: c\n    type: STATIC\n    endpoints: ["db.local:5432"]\n')).toEqual([
-      "sidecar.yaml:4:17: clusters[0].endpoints[0]: a STATIC cluster needs IP addresses, got host name 'db.local' (use type: STRICT_DNS)",
-    ]);
-    expect(errorsOf('clusters:\n  - name: c\n    type: ORIGINAL_DST\n    endpoints: ["10.0.0.1:1"]\n')).toEqual([
-      'sidecar.yaml:4:16: clusters[0].endpoints: an ORIGINAL_DST cluster takes no endpoints (it forwards to the original destination)',
-    ]);
+  it('STATIC needs IPs; ORIGINAL_DST takes no endpoints; LOGICAL_DNS one', () => {
+    const t1 = 'clusters:\n  - name: c\n    type: STATIC\n    endpoints: ["db.local:5432"]\n';
+    expect(errorsOf(t1)).toEqual([`${at(t1, '"db.local')}: clusters[0].endpoints[0]: a STATIC cluster needs IP addresses, got host name 'db.local' (use type: STRICT_DNS)`]);
+    const t2 = 'clusters:\n  - name: c\n    type: ORIGINAL_DST\n    endpoints: ["10.0.0.1:1"]\n';
+    expect(errorsOf(t2)).toEqual([`${at(t2, '[')}: clusters[0].endpoints: an ORIGINAL_DST cluster takes no endpoints (it forwards to the original destination)`]);
+    const t3 = 'clusters:\n  - name: c\n    type: LOGICAL_DNS\n    endpoints: ["a.b:1", "c.d:1"]\n';
+    expect(errorsOf(t3)).toEqual([`${at(t3, '[')}: clusters[0].endpoints: a LOGICAL_DNS cluster needs exactly one endpoint, got 2`]);
+    const t4 = 'clusters:\n  - name: c\n    type: STATIC\n    lbPolicy: CLUSTER_PROVIDED\n';
+    expect(errorsOf(t4)).toEqual([`${at(t4, 'CLUSTER_PROVIDED')}: clusters[0].lbPolicy: lbPolicy CLUSTER_PROVIDED needs type ORIGINAL_DST`]);
   });
 
   it('endpoints and loadAssignment are exclusive', () => {
-    expect(errorsOf('clusters:\n  - name: c\n    endpoints: []\n    loadAssignment: { endpoints: [] }\n')).toEqual([
-      "sidecar.yaml:4:21: clusters[0].loadAssignment: use either 'endpoints' or Envoy's 'loadAssignment', not both",
-    ]);
+    const t = 'clusters:\n  - name: c\n    endpoints: []\n    loadAssignment: { endpoints: [] }\n';
+    expect(errorsOf(t)).toEqual([`${at(t, '{ endpoints')}: clusters[0].loadAssignment: use either 'endpoints' or Envoy's 'loadAssignment', not both`]);
   });
 
   it('loadAssignment is checked deep', () => {
@@ -270,16 +260,16 @@ describe('clusters', () => {
                   - endpoint: { address: { socketAddress: { address: 10.0.0.1, portValue: 0 } } }
       `;
     expect(errorsOf(text)).toEqual([
-      'sidecar.yaml:6:83: clusters[0].loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress.portValue: expected a port number 1-65535',
+      `${at(text, '0 }')}: clusters[0].loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress.portValue: expected a port number 1-65535`,
     ]);
   });
 
   it('health checks', () => {
-    expect(errorsOf('clusters:\n  - name: c\n    healthChecks: [{ interval: 1s }]\n')).toEqual([
-      "sidecar.yaml:3:20: clusters[0].healthChecks[0]: expected one of 'httpHealthCheck', 'tcpHealthCheck'",
-    ]);
-    expect(errorsOf('clusters:\n  - name: c\n    healthChecks: [{ httpHealthCheck: { path: /h, expectedStatuses: [{ start: 200, end: 200 }] } }]\n')).toEqual([
-      'sidecar.yaml:3:91: clusters[0].healthChecks[0].httpHealthCheck.expectedStatuses[0].end: end (200) must be greater than start (200); the range is [start, end)',
+    const t1 = 'clusters:\n  - name: c\n    healthChecks: [{ interval: 1s }]\n';
+    expect(errorsOf(t1)).toEqual([`${at(t1, '{ interval')}: clusters[0].healthChecks[0]: expected one of 'httpHealthCheck', 'tcpHealthCheck'`]);
+    const t2 = 'clusters:\n  - name: c\n    healthChecks: [{ httpHealthCheck: { path: /h, expectedStatuses: [{ start: 200, end: 200 }] } }]\n';
+    expect(errorsOf(t2)).toEqual([
+      `${at(t2, '200 }')}: clusters[0].healthChecks[0].httpHealthCheck.expectedStatuses[0].end: end (200) must be greater than start (200); the range is [start, end)`,
     ]);
   });
 
@@ -289,6 +279,10 @@ describe('clusters', () => {
     ]);
   });
 });
+
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 describe('defaults', () => {
   it('an empty file is a valid config with every default', () => {

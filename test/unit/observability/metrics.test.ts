@@ -187,6 +187,18 @@ describe('IstioMetrics', () => {
     expect(reqs.map((r) => r.labels.source_workload).sort()).toEqual(['reviews-v1', 'reviews-v2']);
   });
 
+  it('keeps counting after Registry.resetMetrics()', async () => {
+    const reg = new Registry();
+    const m = IstioMetrics.for(reg, NODE);
+    m.recordHttp(info({ upstreamCluster: 'x' }));
+    m.recordHttp(info({ upstreamCluster: 'x' }));
+    reg.resetMetrics();
+    expect(samples(await reg.metrics(), 'istio_requests_total')[0]!.value).toBe(0);
+    expect(samples(await reg.metrics(), 'istio_request_bytes_count')[0]!.value).toBe(0);
+    m.recordHttp(info({ upstreamCluster: 'x' }));
+    expect(samples(await reg.metrics(), 'istio_requests_total')[0]!.value).toBe(1);
+  });
+
   // Istio's own name `istio_request_duration_milliseconds` draws promtool's one base-unit lint
   // (Envoy's exposition draws the same); nothing else of ours may, and the text must parse.
   const KNOWN_ISTIO_LINT = 'istio_request_duration_milliseconds use base unit "seconds" instead of "milliseconds"';

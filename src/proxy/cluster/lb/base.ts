@@ -10,6 +10,7 @@
  */
 import type { Host, HostSet } from '../host.js';
 import type { LbContext, LoadBalancer } from './types.js';
+import { randomIndex } from './rand.js';
 
 /** Envoy host_selection_retry_max_attempts as used with the previous_hosts predicate. */
 export const MAX_HOST_SELECTION_ATTEMPTS = 3;
@@ -54,7 +55,7 @@ export abstract class BaseLoadBalancer implements LoadBalancer {
       if (!attempted.includes(h)) return h;
     }
     // Still a host already tried: take the first untried one from a random start, if any.
-    const start = (Math.random() * n) | 0;
+    const start = randomIndex(n);
     for (let i = 0; i < n; i++) {
       const c = active[(start + i) % n]!;
       if (!attempted.includes(c)) return c;

@@ -12,6 +12,7 @@
  */
 import type { Host, HostSet } from '../host.js';
 import { BaseLoadBalancer, equalWeights } from './base.js';
+import { randomIndex } from './rand.js';
 import { CumulativeWeights } from './weights.js';
 
 export const DEFAULT_CHOICE_COUNT = 2;
@@ -36,9 +37,9 @@ export class LeastRequestLoadBalancer extends BaseLoadBalancer {
     const n = active.length;
     if (n === 1) return active[0]!;
     if (!this.weighted) {
-      let best = active[(Math.random() * n) | 0]!;
+      let best = active[randomIndex(n)]!;
       for (let i = 1; i < this.choiceCount; i++) {
-        const c = active[(Math.random() * n) | 0]!;
+        const c = active[randomIndex(n)]!;
         if (c.stats.rqActive < best.stats.rqActive) best = c;
       }
       return best;

@@ -13,6 +13,7 @@
 import type { Host } from '../host.js';
 import { hashString, mix32 } from '../hash-policy.js';
 import { BaseLoadBalancer } from './base.js';
+import { randomU32 } from './rand.js';
 
 export const MAGLEV_TABLE_SIZE = 65537;
 
@@ -60,7 +61,7 @@ export class MaglevLoadBalancer extends BaseLoadBalancer {
   }
 
   protected choose(hash: number | undefined, attempt: number): Host {
-    let h = hash === undefined ? (Math.random() * 4294967296) >>> 0 : hash >>> 0;
+    let h = hash === undefined ? randomU32() : hash >>> 0;
     if (attempt > 0) h = mix32(h ^ attempt);
     return this.table[h % MAGLEV_TABLE_SIZE]!;
   }

@@ -5,6 +5,7 @@
  */
 import type { Host } from '../host.js';
 import { BaseLoadBalancer, equalWeights } from './base.js';
+import { randomIndex } from './rand.js';
 import { CumulativeWeights } from './weights.js';
 
 export class RandomLoadBalancer extends BaseLoadBalancer {
@@ -19,6 +20,6 @@ export class RandomLoadBalancer extends BaseLoadBalancer {
   protected choose(_hash: number | undefined, _attempt: number): Host {
     const active = this.active;
     if (this.weighted) return active[this.weights.randomIndex()]!;
-    return active[(Math.random() * active.length) | 0]!;
+    return active[randomIndex(active.length)]!;
   }
 }

@@ -6,13 +6,15 @@
  * maximumRingSize), and host i gets entries until the running total reaches scale × weight_i.
  * Entry j of a host is hashString(`${host.key}_${j}`). The ring is two parallel arrays sorted by
  * hash (a Uint32Array of hashes and the hosts); a lookup is a binary search for the first entry
- * with hash ≥ the request hash, wrapping to the start. Without a hash (no hash policy matched)
+ * with hash ≥ the request hash, wrapping to the start, narrowed first by a bucket index on the
+ * hash's top bits. Without a hash (no hash policy matched)
  * a random point is used, which still follows the weights. On a retry (`attempt` > 0) the
  * lookup steps `attempt` entries further round the ring, as Envoy does.
  */
 import type { Host, HostSet } from '../host.js';
 import { hashString } from '../hash-policy.js';
 import { BaseLoadBalancer } from './base.js';
+import { randomU32 } from './rand.js';
 
 export const DEFAULT_MIN_RING_SIZE = 1024;
 export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
@@ -24,6 +26,12 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
   private readonly maxRingSize: number;
   private hashes = new Uint32Array(0);
   private ringHosts: Host[] = [];
+  /**
+   * bucket[b] = index of the first ring entry whose top `bucketBits` bits are ≥ b, so a lookup
+   * binary-searches only inside one bucket (a few entries) instead of the whole ring.
+   */
+  private bucket = new Uint32Array(2);
+  private bucketShift = 31;
 
   constructor(hosts: HostSet, healthyPanicThreshold?: number, ringHash?: { minimumRingSize: number; maximumRingSize: number }) {
     super(hosts, healthyPanicThreshold);
@@ -43,6 +51,7 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
     if (n === 0) {
       this.hashes = new Uint32Array(0);
       this.ringHosts = [];
+      this.buildBuckets();
       return;
     }
     let total = 0;
@@ -75,14 +84,35 @@ export class RingHashLoadBalancer extends BaseLoadBalancer {
     }
     this.hashes = hashes;
     this.ringHosts = ringHosts;
+    this.buildBuckets();
+  }
+
+  private buildBuckets(): void {
+    const hashes = this.hashes;
+    const size = hashes.length;
+    // About four entries per bucket, between 2 and 2^16 buckets.
+    const bits = Math.min(16, Math.max(1, Math.floor(Math.log2(Math.max(1, size))) - 2));
+    const shift = 32 - bits;
+    const count = 1 << bits;
+    const bucket = new Uint32Array(count + 1);
+    let k = 0;
+    for (let b = 0; b < count; b++) {
+      const start = b * 2 ** shift;
+      while (k < size && hashes[k]! < start) k++;
+      bucket[b] = k;
+    }
+    bucket[count] = size;
+    this.bucket = bucket;
+    this.bucketShift = shift;
   }
 
   protected choose(hash: number | undefined, attempt: number): Host {
-    const h = hash === undefined ? (Math.random() * 4294967296) >>> 0 : hash >>> 0;
+    const h = hash === undefined ? randomU32() : hash >>> 0;
     const hashes = this.hashes;
     const size = hashes.length;
-    let lo = 0;
-    let hi = size;
+    const b = h >>> this.bucketShift;
+    let lo = this.bucket[b]!;
+    let hi = this.bucket[b + 1]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (hashes[mid]! < h) lo = mid + 1;

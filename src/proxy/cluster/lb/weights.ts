@@ -3,6 +3,7 @@
  * pick, no allocation.
  */
 import type { Host } from '../host.js';
+import { random01 } from './rand.js';
 
 export class CumulativeWeights {
   private cum = new Float64Array(0);
@@ -23,7 +24,7 @@ export class CumulativeWeights {
 
   /** Index of a host drawn with probability weight / total. */
   randomIndex(): number {
-    const r = Math.random() * this.total;
+    const r = random01() * this.total;
     const cum = this.cum;
     let lo = 0;
     let hi = this.n - 1;

@@ -71,6 +71,18 @@ describe('round robin', () => {
     expect([c.get(hs[0]!), c.get(hs[1]!), c.get(hs[2]!)]).toEqual([1000, 2000, 5000]);
   });
 
+  it('uses the EDF scheduler for long periods and still gives exact shares', () => {
+    // Coprime weights: one period is 29889 picks, past the precomputed-table limit.
+    const hs = hosts([9973, 9967, 9949]);
+    const lb = createLoadBalancer(spec('ROUND_ROBIN'), new HostSet(hs));
+    const total = 9973 + 9967 + 9949;
+    const c = counts(lb, total);
+    // Any window of one period is exact to within one pick (the start is randomised).
+    expect(Math.abs(c.get(hs[0]!)! - 9973)).toBeLessThanOrEqual(1);
+    expect(Math.abs(c.get(hs[1]!)! - 9967)).toBeLessThanOrEqual(1);
+    expect(Math.abs(c.get(hs[2]!)! - 9949)).toBeLessThanOrEqual(1);
+  });
+
   it('returns null when there are no hosts', () => {
     expect(createLoadBalancer(spec('ROUND_ROBIN'), new HostSet([])).pick({ hash: undefined })).toBeNull();
   });
@@ -206,6 +218,24 @@ describe.each(['RING_HASH', 'MAGLEV'] as const)('%s', (policy) => {
       const second = lb.pick({ hash: k, attempted: [first] });
       expect(second).not.toBe(first);
       expect(second).not.toBeNull();
+    }
+  });
+});
+
+describe('ring lookup', () => {
+  it('the bucketed binary search agrees with a linear scan, including the wrap', () => {
+    for (const [min, ws] of [[16, [1, 2]], [1024, [1, 1, 3]], [5000, [1, 7, 2, 9]]] as const) {
+      const lb = new RingHashLoadBalancer(new HostSet(hosts([...ws])), 50, { minimumRingSize: min, maximumRingSize: 1 << 20 });
+      lb.refresh();
+      const internal = lb as unknown as { hashes: Uint32Array; ringHosts: Host[] };
+      const ring = internal.hashes;
+      const reference = (h: number): Host => {
+        for (let i = 0; i < ring.length; i++) if (ring[i]! >= h) return internal.ringHosts[i]!;
+        return internal.ringHosts[0]!;
+      };
+      const probes = [0, 1, 0xffffffff, ring[0]!, ring[ring.length - 1]!, ring[ring.length - 1]! + 1, ring[5]! - 1];
+      for (let i = 0; i < 2000; i++) probes.push(hashString(`probe-${i}`));
+      for (const h of probes) expect(lb.pick({ hash: h >>> 0 })).toBe(reference(h >>> 0));
     }
   });
 });

@@ -37,7 +37,7 @@ describe('parseRequestHead: valid heads', () => {
   const cases: Array<[string, string, Partial<RequestHead>]> = [
     ['POST with Content-Length', 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n', { method: 'POST', contentLength: 11, chunked: false }],
     ['Content-Length 0', 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n', { contentLength: 0 }],
-    ['Content-Length with leading zeros and OWS', 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: \t007 \r\n\r\n', { contentLength: 7 }],
+    ['Content-Length with leading zeros and OWS', 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: \t007  \r\n\r\n', { contentLength: 7 }],
     ['Content-Length 2^53-1', 'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 9007199254740991\r\n\r\n', { contentLength: 9007199254740991 }],
     ['chunked', 'POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n', { chunked: true, contentLength: -1 }],
     ['chunked, any case', 'POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ChUnKeD\r\n\r\n', { chunked: true }],
@@ -168,6 +168,7 @@ describe('parseRequestHead: rejections', () => {
     ['Content-Length: 0x5', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\n', BAD, /Content-Length/],
     ['Content-Length: 5 , 5', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 , 5\r\n\r\n', BAD, /Content-Length/],
     ['Content-Length: 5,5', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5,5\r\n\r\n', BAD, /Content-Length/],
+    ['Content-Length with trailing HTAB', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\n', BAD, /HTAB after the Content-Length/],
     ['Content-Length: 5 5', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5 5\r\n\r\n', BAD, /Content-Length/],
     ['Content-Length empty', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n', BAD, /Content-Length/],
     ['Content-Length 2^53', 'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 9007199254740992\r\n\r\n', BAD, /Content-Length too large/],
