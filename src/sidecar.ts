@@ -117,12 +117,12 @@ export class Sidecar {
       ready.push(
         new Promise((resolve, reject) => {
           w.on('message', (m: WorkerMessage) => {
-            if (m.t === 'applied' && m.version === snap.version) {
+            if (m.t === 'hello') this.send(w, { t: 'snapshot', snap: this.watcher.current });
+            else if (m.t === 'applied' && m.version === snap.version) {
               if (m.error) reject(new Error(`worker ${i}: ${m.error}`));
               else resolve();
             } else if (m.t === 'clusters') this.onClusters(m.id, m.status);
           });
-          w.once('online', () => this.send(w, { t: 'snapshot', snap }));
           w.once('exit', (code) => {
             if (this.state !== 'DRAINING') {
               this.logger.error({ worker: i, code }, 'worker exited unexpectedly');

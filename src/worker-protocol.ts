@@ -9,5 +9,6 @@ export type PrimaryMessage =
   | { t: 'log'; level: string };
 
 export type WorkerMessage =
+  | { t: 'hello' }
   | { t: 'applied'; version: string; error?: string }
   | { t: 'clusters'; id: number; status: ClusterStatus[] };

@@ -13,6 +13,8 @@ import type { PrimaryMessage, WorkerMessage } from './worker-protocol.js';
 export function runWorker(): void {
   const logger = createLogger('info').child({ worker: Number(process.env.CAPA_WORKER_ID ?? 0) });
   const registry = createMetricsRegistry();
+  // Constructing one installs prom-client's IPC listener that answers the primary's aggregator.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([registry]);
   const dp = new DataPlane(builtinFilterRegistry(), registry, logger);
   const reply = (m: WorkerMessage): void => {
@@ -45,6 +47,7 @@ export function runWorker(): void {
         break;
     }
   });
+  reply({ t: 'hello' });
   // Signals go to the whole process group; the primary coordinates the drain.
   process.on('SIGTERM', () => {});
   process.on('SIGINT', () => {});

@@ -105,12 +105,8 @@ export function compilePerFilterConfig(
       problems.add(at, `unknown http filter '${key}' (known: ${knownNames(reg)})`, { atKey: true });
       continue;
     }
-    const { typeUrl, body } = splitType(raw);
-    if (typeUrl !== undefined && typeof factory.parsePerRoute === 'function' && typeof typeUrl !== 'string') {
-      problems.add([...at, '@type'], 'expected a type URL string');
-      continue;
-    }
-    const value = body ?? {};
+    // Per-route configs often have their own type (…PerRouteConfig), so `@type` is only dropped.
+    const value = splitType(raw).body ?? {};
     const disabledOnly = isPlainObject(value) && Object.keys(value).length === 1 && value.disabled === true;
     if (!disabledOnly) {
       const parse = factory.parsePerRoute;

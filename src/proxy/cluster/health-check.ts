@@ -18,8 +18,9 @@
  * A new host counts as healthy until it fails (see host.ts). On a transition the checker sets
  * `host.healthy`, calls `hosts.refresh()`, then `onChange(host, healthy)`, and logs.
  *
- * Membership follows the HostSet: whenever its version moved, the next timer that fires adds
- * sessions for new hosts and drops those of removed ones (Host objects survive EDS/DNS
+ * Membership follows the HostSet: whenever its version moved, the next timer that fires (a
+ * session's, or a cluster-wide watch timer every intervalMs, which also covers a set that
+ * started empty) adds sessions for new hosts and drops those of removed ones (Host objects survive EDS/DNS
  * updates via hostsFromAssignment, so their counters do too). Timers are unref'd; stop()
  * clears them and aborts checks in flight.
  */
@@ -76,6 +77,7 @@ export class HealthChecker {
   private readonly sessions = new Map<Host, Session>();
   private running = false;
   private syncedVersion = -1;
+  private watch: NodeJS.Timeout | null = null;
 
   constructor(spec: HealthCheckSpec, hosts: HostSet, opts: HealthCheckerOptions) {
     this.spec = spec;
@@ -97,10 +99,14 @@ export class HealthChecker {
     if (this.running) return;
     this.running = true;
     this.sync();
+    this.watch = setInterval(this.onWatch, Math.max(1, this.spec.intervalMs));
+    this.watch.unref();
   }
 
   stop(): void {
     this.running = false;
+    if (this.watch) clearInterval(this.watch);
+    this.watch = null;
     for (const s of this.sessions.values()) this.dropSession(s);
     this.sessions.clear();
     this.syncedVersion = -1;
@@ -138,6 +144,10 @@ export class HealthChecker {
     s.timer = setTimeout(this.onTimer, delayMs, s);
     s.timer.unref();
   }
+
+  private readonly onWatch = (): void => {
+    if (this.running && this.hosts.version !== this.syncedVersion) this.sync();
+  };
 
   private readonly onTimer = (s: Session): void => {
     s.timer = null;

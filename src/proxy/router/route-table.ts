@@ -68,7 +68,8 @@ function stringPred(m: { exact?: string; prefix?: string; suffix?: string; conta
 function headerPred(m: HeaderMatcherSpec): Pred {
   const name = m.name.toLowerCase();
   let base: (h: HeaderMap) => boolean;
-  if (m.present !== undefined && m.exact === undefined && m.prefix === undefined && m.suffix === undefined && m.contains === undefined && m.safeRegex === undefined) {
+  const presenceOnly = m.present !== undefined && isPresenceOnly(m);
+  if (presenceOnly) {
     const want = m.present;
     base = (h) => h.has(name) === want;
   } else {
@@ -81,7 +82,14 @@ function headerPred(m: HeaderMatcherSpec): Pred {
     };
   }
   if (!m.invert) return (_m, _p, _q, h) => base(h);
-  return (_m, _p, _q, h) => !base(h);
+  if (presenceOnly) return (_m, _p, _q, h) => !base(h);
+  // Envoy: a string matcher never matches an absent header, inverted or not (invert_match
+  // flips the result for a present header only; treat_missing_header_as_empty is not supported).
+  return (_m, _p, _q, h) => h.has(name) && !base(h);
+}
+
+function isPresenceOnly(m: HeaderMatcherSpec): boolean {
+  return m.exact === undefined && m.prefix === undefined && m.suffix === undefined && m.contains === undefined && m.safeRegex === undefined;
 }
 
 function parseQuery(q: string): Map<string, string> {

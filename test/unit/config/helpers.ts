@@ -70,3 +70,21 @@ export function at(text: string, needle: string, nth = 0): string {
   const before = text.slice(0, i).split('\n');
   return `sidecar.yaml:${before.length}:${before[before.length - 1]!.length + 1}`;
 }
+
+export const CLUSTER = 'clusters: [{ name: b, endpoints: ["127.0.0.1:80"] }]\n';
+
+/** A listener with one inline route whose `route:` body is `action`. */
+export function withRoute(route: string): string {
+  return (
+    yaml`
+    listeners:
+      - name: l
+        port: 8000
+        routes:
+          virtualHosts:
+            - name: v
+              routes:
+                - ${route}
+    ` + CLUSTER
+  );
+}

@@ -13,14 +13,14 @@
 import type { Host, HostSet } from '../host.js';
 import { BaseLoadBalancer, equalWeights } from './base.js';
 import { randomIndex } from './rand.js';
-import { CumulativeWeights } from './weights.js';
+import { WeightedSampler } from './weights.js';
 
 export const DEFAULT_CHOICE_COUNT = 2;
 
 export class LeastRequestLoadBalancer extends BaseLoadBalancer {
   private readonly choiceCount: number;
   private weighted = false;
-  private readonly weights = new CumulativeWeights();
+  private readonly weights = new WeightedSampler();
 
   constructor(hosts: HostSet, healthyPanicThreshold?: number, choiceCount: number = DEFAULT_CHOICE_COUNT) {
     super(hosts, healthyPanicThreshold);

@@ -28,14 +28,14 @@ export class MaglevLoadBalancer extends BaseLoadBalancer {
     }
     const M = MAGLEV_TABLE_SIZE;
     const hosts = active.slice().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const offset = new Float64Array(n);
-    const skip = new Float64Array(n);
-    const next = new Float64Array(n);
+    // pos[i] is host i's next preferred slot, (offset + skip × next) mod M, kept incrementally.
+    const pos = new Int32Array(n);
+    const skip = new Int32Array(n);
     const target = new Float64Array(n);
     let maxW = 0;
     for (let i = 0; i < n; i++) {
       const h = hosts[i]!;
-      offset[i] = hashString(h.key, 0) % M;
+      pos[i] = hashString(h.key, 0) % M;
       skip[i] = (hashString(h.key, 1) % (M - 1)) + 1;
       if (h.weight > maxW) maxW = h.weight;
     }
@@ -45,13 +45,15 @@ export class MaglevLoadBalancer extends BaseLoadBalancer {
       for (let i = 0; i < n && filled < M; i++) {
         if (iteration * hosts[i]!.weight < target[i]!) continue;
         target[i] = target[i]! + maxW;
-        let c = (offset[i]! + skip[i]! * next[i]!) % M;
+        const s = skip[i]!;
+        let c = pos[i]!;
         while (slots[c] !== -1) {
-          next[i] = next[i]! + 1;
-          c = (offset[i]! + skip[i]! * next[i]!) % M;
+          c += s;
+          if (c >= M) c -= M;
         }
         slots[c] = i;
-        next[i] = next[i]! + 1;
+        c += s;
+        pos[i] = c >= M ? c - M : c;
         filled++;
       }
     }

@@ -20,7 +20,3 @@ export function randomIndex(n: number): number {
   return Math.floor(randomU32() * (1 / 4294967296) * n);
 }
 
-/** Uniform float in [0, 1). */
-export function random01(): number {
-  return randomU32() * (1 / 4294967296);
-}

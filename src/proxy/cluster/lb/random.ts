@@ -6,11 +6,11 @@
 import type { Host } from '../host.js';
 import { BaseLoadBalancer, equalWeights } from './base.js';
 import { randomIndex } from './rand.js';
-import { CumulativeWeights } from './weights.js';
+import { WeightedSampler } from './weights.js';
 
 export class RandomLoadBalancer extends BaseLoadBalancer {
   private weighted = false;
-  private readonly weights = new CumulativeWeights();
+  private readonly weights = new WeightedSampler();
 
   protected rebuild(active: Host[]): void {
     this.weighted = active.length > 1 && !equalWeights(active);

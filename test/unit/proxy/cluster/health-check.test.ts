@@ -191,6 +191,15 @@ describe('HealthChecker (HTTP)', () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(a.seen.length).toBeLessThanOrEqual(n + 1);
   });
+
+  it('starts checking hosts added to a set that was empty at start()', async () => {
+    const { port, seen } = await httpServer((_q, s) => s.end());
+    const set = new HostSet([]);
+    checker(hcSpec(), set, []).start();
+    await new Promise((r) => setTimeout(r, 60));
+    set.update([new Host('127.0.0.1', port)]);
+    await waitFor(() => seen.length >= 1);
+  });
 });
 
 describe('HealthChecker (TCP)', () => {

@@ -142,6 +142,15 @@ describe('random', () => {
     expect(Math.abs(c.get(hs[1]!)! / n - 0.75)).toBeLessThan(0.02);
   });
 
+  it('follows many different weights (alias table)', () => {
+    const ws = [1, 2, 3, 4, 10];
+    const hs = hosts(ws);
+    const n = 100_000;
+    const lb = createLoadBalancer(spec('RANDOM'), new HostSet(hs));
+    const c = counts(lb, n);
+    hs.forEach((h, i) => expect(Math.abs(c.get(h)! / n - ws[i]! / 20)).toBeLessThan(0.01));
+  });
+
   it('is uniform with equal weights', () => {
     const hs = hosts([2, 2, 2, 2]);
     const lb = createLoadBalancer(spec('RANDOM'), new HostSet(hs));
