@@ -243,8 +243,15 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.attemptStart = performance.now();
     const r = this.action.retry;
     if (r !== null && r.perTryTimeoutMs > 0) this.tryTimer = setTimeout(() => this.onTryTimeout(), r.perTryTimeoutMs);
-    conn.start(this.s.method, this.headString, this, false);
-    if (this.chunks.length > 0 || this.ended) this.flushBody();
+    if (this.chunks.length > 0) {
+      conn.socket.cork();
+      conn.start(this.s.method, this.headString, this, false);
+      this.flushBody();
+      conn.socket.uncork();
+    } else {
+      conn.start(this.s.method, this.headString, this, false);
+      if (this.ended) this.flushBody();
+    }
   }
 
   /** PoolWaiter: no connection (connect failure, overflow). */

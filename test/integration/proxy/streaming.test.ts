@@ -354,6 +354,38 @@ clusters:
     socket.destroy();
   });
 
+  it('bytes the client sends right behind the upgrade request go into the tunnel, not to the HTTP parser', async () => {
+    const key = Buffer.from('early-bytes-key!').toString('base64');
+    const early = Buffer.from([0x82, 0x84, 0x00, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef]);
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write(
+      Buffer.concat([
+        Buffer.from(`GET /chat HTTP/1.1\r\nHost: ws.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+        early,
+      ]),
+    );
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      let b = Buffer.alloc(0);
+      const t = setTimeout(() => reject(new Error(`incomplete: ${JSON.stringify(b.toString('latin1'))}`)), 5000);
+      s.on('data', (d: Buffer) => {
+        b = Buffer.concat([b, d]);
+        const e = b.indexOf('\r\n\r\n');
+        if (e >= 0 && b.length >= e + 4 + early.length) {
+          clearTimeout(t);
+          resolve(b);
+        }
+      });
+    });
+    const headEnd = got.indexOf('\r\n\r\n') + 4;
+    const head = got.subarray(0, headEnd).toString('latin1');
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(head.toLowerCase()).toContain('upgrade: websocket\r\n');
+    expect(head).toContain(`sec-websocket-accept: ${wsAccept(key)}\r\n`);
+    expect(got.subarray(headEnd).equals(early)).toBe(true);
+    s.destroy();
+  });
+
   it('several concurrent tunnels stay separate and the proxy answers plain requests meanwhile', async () => {
     const tunnels = await Promise.all([1, 2, 3].map((i) => handshake(Buffer.from(`key-number-${i}-xx`).toString('base64'))));
     const msgs = tunnels.map((_t, i) => Buffer.from(`tunnel ${i} `.repeat(1000)));
