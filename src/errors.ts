@@ -23,14 +23,12 @@ export const ERROR_CATALOG = {
   CAPA_ERR_UPSTREAM_PROTOCOL: { status: 502, flag: 'UPE', grpcStatus: 13, summary: 'the upstream sent a malformed response' },
   CAPA_ERR_UPSTREAM_TIMEOUT: { status: 504, flag: 'UT', grpcStatus: 4, summary: 'the upstream did not answer within the route timeout' },
   CAPA_ERR_UPSTREAM_OVERFLOW: { status: 503, flag: 'UO', grpcStatus: 14, summary: 'the cluster connection pool is full' },
-  CAPA_ERR_RETRY_LIMIT: { status: 503, flag: 'URX', grpcStatus: 14, summary: 'retries exhausted' },
   CAPA_ERR_BAD_REQUEST: { status: 400, flag: 'DPE', grpcStatus: 3, summary: 'the request is malformed' },
   CAPA_ERR_HEADERS_TOO_LARGE: { status: 431, flag: 'DPE', grpcStatus: 3, summary: 'the request head is larger than the listener allows' },
   CAPA_ERR_REQUEST_TIMEOUT: { status: 408, flag: 'DT', grpcStatus: 4, summary: 'the request was not received in time' },
   CAPA_ERR_NOT_IMPLEMENTED: { status: 501, flag: 'DPE', grpcStatus: 12, summary: 'the request uses a feature the proxy does not support' },
   CAPA_ERR_FILTER_FAILED: { status: 500, flag: 'FF', grpcStatus: 13, summary: 'a filter failed while handling the request' },
   CAPA_ERR_DOWNSTREAM_RESET: { status: 499, flag: 'DC', grpcStatus: 1, summary: 'the downstream closed the connection before the response completed' },
-  CAPA_ERR_DRAINING: { status: 503, flag: 'DO', grpcStatus: 14, summary: 'the proxy is draining' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

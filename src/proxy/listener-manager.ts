@@ -167,6 +167,15 @@ class RunningListener implements ListenerRuntime {
   }
 }
 
+/**
+ * Identity of a listener across Snapshots: its address:port, so a renamed listener keeps its
+ * socket. Port 0 (an ephemeral port, in tests) is not an identity: several such listeners may
+ * share an address, so they are told apart by name.
+ */
+function listenerKey(spec: ListenerSpec): string {
+  return spec.port === 0 ? `${spec.address}:0/${spec.name}` : `${spec.address}:${spec.port}`;
+}
+
 export class ListenerManager {
   private readonly listeners = new Map<string, RunningListener>();
   private readonly deps: ListenerManagerDeps;
@@ -189,7 +198,7 @@ export class ListenerManager {
           node: snap.node,
           accessLog: snap.accessLog,
         });
-        compiled.set(`${spec.address}:${spec.port}`, { spec, cfg });
+        compiled.set(listenerKey(spec), { spec, cfg });
       }
     } catch (e) {
       for (const { cfg } of compiled.values()) cfg.close();

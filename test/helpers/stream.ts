@@ -91,6 +91,14 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
+/** CPU seconds (user + system) a process has used so far (Linux /proc, USER_HZ = 100). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5) (utime, stime); index 0 here is field 3.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export interface RssSampler {
   /** Stop sampling; the largest and the last value seen. */
   stop(): { max: number; samples: number };

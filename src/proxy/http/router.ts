@@ -35,7 +35,6 @@ export interface RouterCallbacks {
   onRouterError(err: CapaError): void;
 }
 
-const DEFAULT_REPLAY_LIMIT = 64 * 1024;
 
 export class Router implements ResponseHandler, PoolWaiter {
   private readonly s: RouterCallbacks;
@@ -60,6 +59,7 @@ export class Router implements ResponseHandler, PoolWaiter {
   private headSent = false;
   private finished = false;
   private routeTimer: NodeJS.Timeout | null = null;
+  private started = false;
   private tryTimer: NodeJS.Timeout | null = null;
   private backoffTimer: NodeJS.Timeout | null = null;
   private attemptStart = 0;
@@ -91,7 +91,8 @@ export class Router implements ResponseHandler, PoolWaiter {
       this.hash = computeHash(a.hashPolicy as never, { headers: s.requestHeaders, sourceIp: s.info.downstreamRemoteAddress, path: s.path.length > p.length ? s.path : p });
     }
     this.headString = this.buildHead(null);
-    if (a.timeoutMs > 0) this.routeTimer = setTimeout(() => this.onRouteTimeout(), a.timeoutMs);
+    this.started = true;
+    if (this.ended) this.armRouteTimer();
     this.attempt();
   }
 
@@ -133,13 +134,14 @@ export class Router implements ResponseHandler, PoolWaiter {
   writeBody(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.bodyBytes += chunk.length;
-    if (this.replayable && this.bodyBytes > DEFAULT_REPLAY_LIMIT) this.replayable = false;
+    if (this.replayable && this.bodyBytes > this.rt.config.spec.http.maxReplayBufferBytes) this.replayable = false;
     this.chunks.push(chunk);
     if (this.conn !== null) this.flushBody();
   }
 
   endBody(): void {
     this.ended = true;
+    if (this.started) this.armRouteTimer();
     if (this.conn !== null) this.flushBody();
   }
 
@@ -345,6 +347,15 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.conn?.abort();
     this.s.info.upstreamServiceTimeMs = -1;
     this.attemptFailed(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream per-try timeout (${this.action.retry!.perTryTimeoutMs}ms)`), false);
+  }
+
+  /**
+   * Envoy's route timeout spans from the end of the downstream request to the end of the
+   * response, so a long upload is not cut by it (the listener's requestTimeout covers that).
+   */
+  private armRouteTimer(): void {
+    const ms = this.action.timeoutMs;
+    if (ms > 0 && this.routeTimer === null && !this.finished) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
   }
 
   private onRouteTimeout(): void {

@@ -41,7 +41,12 @@ export class ServerConnection implements Downstream {
     this.localAddress = `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
     socket.setNoDelay(true);
     const idle = rt.config.spec.http.idleTimeoutMs;
-    if (idle > 0) socket.setTimeout(idle, () => this.onIdle());
+    if (idle > 0) {
+      // 'on', not setTimeout's callback (a 'once'): the timer re-arms on activity and must keep
+      // working after it fired while a request was in flight.
+      socket.setTimeout(idle);
+      socket.on('timeout', () => this.onIdle());
+    }
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', () => {
       /* 'close' follows */

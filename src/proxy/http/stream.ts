@@ -308,23 +308,51 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
     this.sendLocalReply(r.status, r.body, { flag: r.flag, details: detailsFor(r.code), grpcStatus: r.grpcStatus });
   }
 
+  /**
+   * Envoy's redirect URL (RouteEntryImplBase::newUri): `scheme://host[:portRedirect]path`.
+   * Without hostRedirect the request's Host is kept, minus its port when portRedirect is set or
+   * when the scheme changes and the port was the default of the original one (http://a:80 →
+   * https://a). A query in pathRedirect replaces the request's and survives stripQuery.
+   */
   private sendRedirect(a: { schemeRedirect?: string; hostRedirect?: string; portRedirect?: number; pathRedirect?: string; prefixRewrite?: string; responseCode: number; stripQuery: boolean }): void {
     const [path, query] = splitPath(this.path);
+    const requestScheme = this.requestHeaders.get('x-forwarded-proto') ?? 'http';
     const scheme = a.schemeRedirect ?? 'http';
-    let host = a.hostRedirect ?? this.authority.replace(/:\d+$/, '');
-    const port = a.portRedirect ?? (a.hostRedirect === undefined ? portOf(this.authority) : undefined);
-    if (port !== undefined && !((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443))) host += `:${port}`;
-    let newPath = a.pathRedirect ?? path;
-    const prefix = this.route?.spec.match.prefix;
-    if (a.pathRedirect === undefined && a.prefixRewrite !== undefined && prefix !== undefined) newPath = a.prefixRewrite + path.slice(prefix.length);
-    const q = a.stripQuery || query === '' ? '' : `?${query}`;
-    this.sendLocalReply(a.responseCode, '', { headers: { location: `${scheme}://${host}${newPath}${q}` }, details: 'redirect' });
+    let host = a.hostRedirect;
+    if (host === undefined) {
+      host = this.authority;
+      const p = portStart(host);
+      if (p >= 0) {
+        const requestPort = host.slice(p);
+        const changed = scheme !== requestScheme;
+        const remove =
+          a.portRedirect !== undefined || (changed && ((requestScheme === 'https' && requestPort === ':443') || (requestScheme === 'http' && requestPort === ':80')));
+        if (remove) host = host.slice(0, p);
+      }
+    }
+    const port = a.portRedirect !== undefined ? `:${a.portRedirect}` : '';
+    let newPath = path;
+    let q = a.stripQuery || query === '' ? '' : `?${query}`;
+    if (a.pathRedirect !== undefined) {
+      const qi = a.pathRedirect.indexOf('?');
+      if (qi >= 0) {
+        newPath = a.pathRedirect.slice(0, qi);
+        q = a.pathRedirect.slice(qi);
+      } else newPath = a.pathRedirect;
+    } else {
+      const prefix = this.route?.spec.match.prefix;
+      if (a.prefixRewrite !== undefined && prefix !== undefined) newPath = a.prefixRewrite + path.slice(prefix.length);
+    }
+    if (!newPath.startsWith('/')) newPath = `/${newPath}`;
+    this.sendLocalReply(a.responseCode, '', { headers: { location: `${scheme}://${host}${port}${newPath}${q}` }, details: 'redirect' });
   }
 
   /** Router callback: the response head to pass on (after retries were decided). */
   onUpstreamHead(head: ResponseHead): void {
     if (this.done) return;
     const h = head.headers;
+    // 101: Connection/Upgrade are hop-by-hop, but the client needs them to switch protocols.
+    const upgrade = head.status === 101 ? (h.get('upgrade') ?? this.head.upgrade) : '';
     const tokens = head.connectionTokens;
     for (let i = 0; i < tokens.length; i++) h.remove(tokens[i]!);
     const info = this.info;
@@ -341,7 +369,7 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
     else if (head.contentLength >= 0) mode = RESP_LENGTH;
     else if (this.head.versionMinor === 1) mode = RESP_CHUNKED;
     else mode = RESP_CLOSE;
-    this.writeHead(head.status, h, mode, head.contentLength, head.reason);
+    this.writeHead(head.status, h, mode, head.contentLength, head.reason, upgrade);
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -358,6 +386,7 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
       ok = sock.write('\r\n', 'latin1');
       sock.uncork();
     } else ok = sock.write(chunk);
+    if (sock.writableCorked > 0) sock.uncork();
     if (!ok && this.router !== null) {
       const router = this.router;
       router.pauseResponse();
@@ -368,7 +397,9 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
   onUpstreamEnd(): void {
     if (this.done) return;
     if (this.chain.hasResponseData && this.filters !== null) this.observe(EMPTY, true, false);
-    if (this.responseMode === RESP_CHUNKED) this.down.socket.write('0\r\n\r\n', 'latin1');
+    const sock = this.down.socket;
+    if (this.responseMode === RESP_CHUNKED) sock.write('0\r\n\r\n', 'latin1');
+    if (sock.writableCorked > 0) sock.uncork();
     this.router = null;
     this.complete();
   }
@@ -376,8 +407,10 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
   onUpstreamUpgrade(upstream: Socket, rest: Buffer): void {
     if (this.done) return;
     this.router = null;
-    this.complete();
+    // Hand the sockets over first: completing the stream must not parse bytes the client sent
+    // after its upgrade request as a new HTTP request (they belong to the tunnel).
     this.down.upgrade(upstream, rest);
+    this.complete();
   }
 
   /** Router callback: forwarding failed for good (after retries). */
@@ -388,7 +421,7 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
     else this.reset(err.spec.flag);
   }
 
-  private writeHead(status: number, h: HeaderMap, mode: number, contentLength: number, reason?: string): void {
+  private writeHead(status: number, h: HeaderMap, mode: number, contentLength: number, reason?: string, upgrade = ''): void {
     const info = this.info;
     info.responseCode = status;
     this.responseStarted = true;
@@ -429,10 +462,17 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
     if (mode === RESP_LENGTH) out += `content-length: ${contentLength}\r\n`;
     else if (mode === RESP_CHUNKED) out += 'transfer-encoding: chunked\r\n';
     else if (mode === RESP_NONE && contentLength >= 0) out += `content-length: ${contentLength}\r\n`;
-    if (!keepAlive) out += 'connection: close\r\n';
+    if (upgrade !== '') out += `connection: upgrade\r\nupgrade: ${upgrade}\r\n`;
+    else if (!keepAlive) out += 'connection: close\r\n';
     else if (this.head.versionMinor === 0) out += 'connection: keep-alive\r\n';
     out += '\r\n';
-    this.down.socket.write(out, 'latin1');
+    const sock = this.down.socket;
+    if (mode !== RESP_NONE) {
+      // Head and the first body bytes leave in one writev (one syscall instead of two).
+      sock.cork();
+      process.nextTick(uncork, sock);
+    }
+    sock.write(out, 'latin1');
   }
 
   private writeResponse(status: number, h: HeaderMap, body: Buffer, local: boolean): void {
@@ -441,6 +481,8 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
       this.info.bytesSent += body.length;
       this.down.socket.write(body);
     }
+    const sock = this.down.socket;
+    if (sock.writableCorked > 0) sock.uncork();
     if (local) this.complete();
   }
 
@@ -489,9 +531,17 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
   }
 }
 
-function portOf(authority: string): number | undefined {
-  const m = /:(\d+)$/.exec(authority);
-  return m ? Number(m[1]) : undefined;
+function uncork(sock: Socket): void {
+  if (sock.writableCorked > 0) sock.uncork();
+}
+
+/** Index of the ':' that starts the port of a Host value ("a:80", "[::1]:80"), or -1. */
+function portStart(authority: string): number {
+  if (authority.startsWith('[')) {
+    const end = authority.lastIndexOf(']:');
+    return end < 0 ? -1 : end + 1;
+  }
+  return authority.lastIndexOf(':');
 }
 
 export function applyMutations(h: HeaderMap, add: readonly { name: string; value: string; action: string }[], remove: readonly string[]): void {

@@ -206,7 +206,8 @@ routes:
           - { match: { path: /r/path }, redirect: { pathRedirect: /elsewhere, responseCode: TEMPORARY_REDIRECT } }
           - { match: { prefix: /r/old/ }, redirect: { prefixRewrite: /new/, responseCode: PERMANENT_REDIRECT } }
           - { match: { path: /r/strip }, redirect: { stripQuery: true, responseCode: FOUND } }
-          - { match: { path: /r/all }, redirect: { schemeRedirect: https, hostRedirect: secure.example.com, portRedirect: 443, pathRedirect: /login, responseCode: 303 } }
+          - { match: { path: /r/all }, redirect: { schemeRedirect: https, hostRedirect: secure.example.com, portRedirect: 8443, pathRedirect: /login, responseCode: 303 } }
+          - { match: { path: /r/pathq }, redirect: { pathRedirect: "/login?from=redirect", stripQuery: true } }
       - name: main
         domains: ["*"]
         requestHeadersToAdd:
@@ -287,13 +288,18 @@ clusters:
     const cases: [string, string, number, string][] = [
       ['redirect.test', '/r/scheme?x=1', 301, 'https://redirect.test/r/scheme?x=1'],
       ['redirect.test', '/r/https', 301, 'https://redirect.test/r/https'],
+      // Envoy drops the port when the scheme changes and it was the old scheme's default, keeps it otherwise.
+      ['redirect.test:80', '/r/https', 301, 'https://redirect.test/r/https'],
+      ['redirect.test:8080', '/r/https', 301, 'https://redirect.test:8080/r/https'],
       ['old.example.com', '/r/host?a=b', 301, 'http://new.example.com/r/host?a=b'],
       ['redirect.test:8080', '/r/host', 301, 'http://new.example.com/r/host'],
       ['redirect.test:8080', '/r/port', 301, 'http://redirect.test:9443/r/port'],
       ['redirect.test', '/r/path?keep=1', 307, 'http://redirect.test/elsewhere?keep=1'],
       ['redirect.test', '/r/old/page?x=1', 308, 'http://redirect.test/new/page?x=1'],
       ['redirect.test', '/r/strip?secret=1&b=2', 302, 'http://redirect.test/r/strip'],
-      ['redirect.test:8080', '/r/all?x=1', 303, 'https://secure.example.com/login?x=1'],
+      ['redirect.test:8080', '/r/all?x=1', 303, 'https://secure.example.com:8443/login?x=1'],
+      // A query in pathRedirect replaces the request's and is kept despite stripQuery.
+      ['redirect.test', '/r/pathq?mine=1', 301, 'http://redirect.test/login?from=redirect'],
     ];
     for (const [host, path, status, location] of cases) {
       const r = await request(port, { path, headers: { host } });
@@ -463,6 +469,8 @@ clusters:
     endpoints: ["127.0.0.1:${up.port}"]
   - name: half-dead
     endpoints: ["127.0.0.1:${closedPort}", "127.0.0.1:${up.port}"]
+    # Up to 4 requests may wait to retry at once; the default maxRetries (3) would overflow one.
+    circuitBreakers: { maxRetries: 16 }
 `);
     port = sc.port('main');
   });

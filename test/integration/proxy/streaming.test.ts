@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { request, waitFor, freePort } from '../../helpers/http.js';
-import { GiB, MiB, countBytes, rssBytes, sampleRss, settledRss, startSidecarChild, writeGenerated, type SidecarChild } from '../../helpers/stream.js';
+import { GiB, MiB, countBytes, cpuSeconds, rssBytes, sampleRss, settledRss, startSidecarChild, writeGenerated, type SidecarChild } from '../../helpers/stream.js';
 
 const RSS_GROWTH_LIMIT = 50 * MiB;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -89,6 +89,8 @@ async function startBulkUpstream(): Promise<BulkUpstream> {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${wsAccept(key)}\r\n\r\n`);
     if (head.length > 0) socket.write(head);
     socket.on('data', (d: Buffer) => socket.write(d));
+    // node:http servers allow half-open sockets: close ours when the proxy closes its side.
+    socket.on('end', () => socket.end());
     socket.on('error', () => socket.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -145,9 +147,11 @@ clusters:
   });
 
   /** Run `transfer` while sampling the child's RSS; returns its growth over the settled baseline. */
-  async function measured<T>(transfer: () => Promise<T>): Promise<{ result: T; growth: number; ms: number; baseline: number; samples: number }> {
+  async function measured<T>(transfer: () => Promise<T>): Promise<{ result: T; growth: number; ms: number; baseline: number; samples: number; cpu: string }> {
     const baseline = await settledRss(sc.pid);
     const sampler = sampleRss(sc.pid, 100);
+    const cpu0 = cpuSeconds(sc.pid);
+    const self0 = process.cpuUsage();
     const t0 = performance.now();
     let result: T;
     try {
@@ -157,17 +161,20 @@ clusters:
       throw e;
     }
     const { max, samples } = sampler.stop();
-    return { result, growth: max - baseline, ms: performance.now() - t0, baseline, samples };
+    const ms = performance.now() - t0;
+    const self = process.cpuUsage(self0);
+    const cpu = `proxy CPU ${(((cpuSeconds(sc.pid) - cpu0) * 1000 * 100) / ms).toFixed(0)}%, client+upstream CPU ${(((self.user + self.system) / 1000 / ms) * 100).toFixed(0)}%`;
+    return { result, growth: max - baseline, ms, baseline, samples, cpu };
   }
 
   it('uploads 1 GiB with chunked framing: exact byte count, bounded proxy RSS', async () => {
-    const { result, growth, ms, baseline, samples } = await measured(async () => {
+    const { result, growth, ms, baseline, samples, cpu } = await measured(async () => {
       const res = await open(streamPort, { method: 'POST', path: '/upload' }, (req) => writeGenerated(req, GiB));
       const chunks: Buffer[] = [];
       for await (const c of res) chunks.push(c as Buffer);
       return { status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString()) as { bytes: number; framing: string } };
     });
-    console.info(`1 GiB chunked upload: ${ms.toFixed(0)} ms (${mbps(GiB, ms)}), proxy RSS ${(baseline / MiB).toFixed(0)} MiB + ${(growth / MiB).toFixed(1)} MiB (${samples} samples)`);
+    console.info(`1 GiB chunked upload: ${ms.toFixed(0)} ms (${mbps(GiB, ms)}), proxy RSS ${(baseline / MiB).toFixed(0)} MiB + ${(growth / MiB).toFixed(1)} MiB (${samples} samples), ${cpu}`);
     expect(result.status).toBe(200);
     expect(result.body.framing).toBe('chunked');
     expect(result.body.bytes).toBe(GiB);
@@ -176,12 +183,12 @@ clusters:
   }, 60_000);
 
   it('downloads 1 GiB with content-length framing: exact byte count, bounded proxy RSS', async () => {
-    const { result, growth, ms, baseline, samples } = await measured(async () => {
+    const { result, growth, ms, baseline, samples, cpu } = await measured(async () => {
       const res = await open(streamPort, { method: 'GET', path: `/download?n=${GiB}&framing=length` });
       const bytes = await countBytes(res);
       return { status: res.statusCode, contentLength: res.headers['content-length'], te: res.headers['transfer-encoding'], bytes };
     });
-    console.info(`1 GiB content-length download: ${ms.toFixed(0)} ms (${mbps(GiB, ms)}), proxy RSS ${(baseline / MiB).toFixed(0)} MiB + ${(growth / MiB).toFixed(1)} MiB (${samples} samples)`);
+    console.info(`1 GiB content-length download: ${ms.toFixed(0)} ms (${mbps(GiB, ms)}), proxy RSS ${(baseline / MiB).toFixed(0)} MiB + ${(growth / MiB).toFixed(1)} MiB (${samples} samples), ${cpu}`);
     expect(result.status).toBe(200);
     expect(result.contentLength).toBe(String(GiB));
     expect(result.te).toBeUndefined();
