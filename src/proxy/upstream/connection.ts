@@ -197,7 +197,13 @@ export class UpstreamConnection {
     if (extraBytes) this.noReuse = true;
     h.onResponseEnd();
     if (this.noReuse || this.closed) this.socket.destroy();
-    else this.owner.onIdle(this);
+    else {
+      // Backpressure may have paused the socket on the last body chunk, and the 'drain' that
+      // would resume it now finds no exchange: a paused idle connection would never read the
+      // next response from the pool.
+      if (this.socket.isPaused()) this.socket.resume();
+      this.owner.onIdle(this);
+    }
   }
 
   private fail(err: CapaError, headReceived: boolean): void {

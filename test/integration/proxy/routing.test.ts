@@ -418,6 +418,7 @@ describe('retries and timeouts', () => {
       };
       if (url.startsWith('/fail-twice/')) return n <= 2 ? reply(503, `fail ${n}`) : reply(200, `ok after ${n}`);
       if (url.startsWith('/always-503/')) return reply(503, `upstream failure ${n}`);
+      if (url.startsWith('/reset-once/')) return n === 1 ? void req.socket.destroy() : reply(200, `ok after ${n}`);
       if (url.startsWith('/conflict-once/')) return n === 1 ? reply(409, 'conflict') : reply(200, `ok after ${n}`);
       if (url.startsWith('/hang-first/')) {
         if (n === 1) {
@@ -485,6 +486,13 @@ clusters:
     expect(r.status).toBe(200);
     expect(r.body).toBe('ok after 3');
     expect(attempts.get('/fail-twice/get')).toBe(3);
+  });
+
+  it('retries a GET whose connection was reset before the response (5xx implies reset)', async () => {
+    const r = await request(port, { path: '/retry5xx/reset-once/a' });
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('ok after 2');
+    expect(attempts.get('/reset-once/a')).toBe(2);
   });
 
   it('does not retry a POST with the same policy', async () => {
