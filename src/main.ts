@@ -57,7 +57,7 @@ async function main(): Promise<number | null> {
   const logger = createLogger(opts.logLevel ?? 'info');
   let sidecar: Sidecar;
   try {
-    sidecar = await Sidecar.start({ configPath: opts.config, concurrency: opts.concurrency, logger, exitOnDrain: true });
+    sidecar = await Sidecar.start({ configPath: opts.config, concurrency: opts.concurrency, logger, logLevel: opts.logLevel, exitOnDrain: true });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`capa-runtime: ${e.message}\n`);

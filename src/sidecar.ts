@@ -25,6 +25,8 @@ export interface SidecarOptions {
   readonly concurrency?: number;
   readonly logger?: Logger;
   readonly env?: Record<string, string | undefined>;
+  /** Fixed log level (CLI --log-level); when absent the file's `logLevel` applies. */
+  readonly logLevel?: string;
   /** Exit the process when drained (the CLI); tests keep the process. */
   readonly exitOnDrain?: boolean;
 }
@@ -81,7 +83,7 @@ export class Sidecar {
 
   private async boot(): Promise<void> {
     const snap = this.watcher.start();
-    setLogLevel(this.logger, snap.logLevel);
+    this.applyLogLevel(snap);
     this.concurrency = Math.max(1, this.opts.concurrency ?? snap.concurrency);
     if (this.concurrency === 1) {
       this.dataPlane = new DataPlane(this.filters, this.registry, this.logger);
@@ -97,7 +99,7 @@ export class Sidecar {
 
   private async apply(snap: Snapshot): Promise<void> {
     try {
-      setLogLevel(this.logger, snap.logLevel);
+      this.applyLogLevel(snap);
       if (this.dataPlane) await this.dataPlane.apply(snap);
       else for (const w of this.workers) this.send(w, { t: 'snapshot', snap });
       this.logger.info({ version: snap.version }, 'configuration applied');
@@ -106,13 +108,17 @@ export class Sidecar {
     }
   }
 
+  private applyLogLevel(snap: Snapshot): void {
+    setLogLevel(this.logger, this.opts.logLevel ?? snap.logLevel);
+  }
+
   // === impl workers ===
 
   private async startWorkers(snap: Snapshot): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.concurrency; i++) {
-      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i) });
+      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i), CAPA_LOG_LEVEL: this.opts.logLevel ?? '' });
       this.workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {

@@ -23,7 +23,7 @@ export function runWorker(): void {
   process.on('message', (m: PrimaryMessage) => {
     switch (m.t) {
       case 'snapshot':
-        setLogLevel(logger, m.snap.logLevel);
+        setLogLevel(logger, process.env.CAPA_LOG_LEVEL || m.snap.logLevel);
         dp.apply(m.snap).then(
           () => reply({ t: 'applied', version: m.snap.version }),
           (e: Error) => {

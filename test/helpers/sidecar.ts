@@ -37,8 +37,9 @@ export interface Running {
 /** `yaml` should not contain a `sidecar:` block; SERVICE_PORTS_ZERO is prepended. */
 export async function startSidecar(yaml: string, opts: { concurrency?: number } = {}): Promise<Running> {
   const file = writeTempConfig(SERVICE_PORTS_ZERO + yaml);
-  const logger = pino({ level: process.env.CAPA_TEST_LOG ?? 'silent' });
-  const sidecar = await Sidecar.start({ configPath: file, logger, concurrency: opts.concurrency });
+  const level = process.env.CAPA_TEST_LOG ?? 'silent';
+  const logger = pino({ level });
+  const sidecar = await Sidecar.start({ configPath: file, logger, logLevel: level, concurrency: opts.concurrency });
   return {
     sidecar,
     file,
