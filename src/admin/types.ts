@@ -4,19 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { HostStats } from '../proxy/cluster/host.js';
 
 /** Envoy's server states, as /server_info reports them. */
 export type ServerState = 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' | 'INITIALIZING';
 
-export interface HostStats {
-  rqTotal: number;
-  rqError: number;
-  rqActive: number;
-  cxTotal: number;
-  cxActive: number;
-  cxConnectFail: number;
-  rqTimeout: number;
-}
+/** Per-host counters, as the cluster's hosts keep them. */
+export type { HostStats };
 
 export interface HostStatus {
   address: string;

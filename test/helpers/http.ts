@@ -15,6 +15,8 @@ export interface RequestOptions {
   body?: string | Buffer;
   agent?: http.Agent | false;
   timeoutMs?: number;
+  /** Source address, e.g. 127.0.0.7 (any 127/8 address works on loopback). */
+  localAddress?: string;
 }
 
 export function request(port: number, opts: RequestOptions = {}): Promise<Reply> {
@@ -23,6 +25,7 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Reply>
       {
         host: '127.0.0.1',
         port,
+        localAddress: opts.localAddress,
         method: opts.method ?? 'GET',
         path: opts.path ?? '/',
         headers: opts.headers,

@@ -3,35 +3,11 @@
  * running many requests with bounded concurrency and tallying a response attribute, and reading
  * istio_requests_total from the admin server's /stats/prometheus.
  */
-import http from 'node:http';
 import { request, waitFor, type Reply, type RequestOptions } from './http.js';
 
 /** Like request(), with an optional local (source) address such as 127.0.0.2. */
 export function requestFrom(port: number, localAddress: string, opts: RequestOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        localAddress,
-        method: opts.method ?? 'GET',
-        path: opts.path ?? '/',
-        headers: opts.headers,
-        agent: opts.agent ?? false,
-        timeout: opts.timeoutMs ?? 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('client timeout')));
-    req.on('error', reject);
-    if (opts.body !== undefined) req.write(opts.body);
-    req.end();
-  });
+  return request(port, { ...opts, localAddress });
 }
 
 /** Run `n` calls of `fn(i)` with at most `concurrency` in flight; results in call order. */
