@@ -177,14 +177,9 @@ export class Sidecar {
   private async startServers(snap: Snapshot): Promise<void> {
     const sc = snap.sidecar;
     const aggregator = this.dataPlane ? null : new AggregatorRegistry();
-    let cachedClusters: ClusterStatus[] = [];
     const sources: AdminSources = {
       snapshot: () => this.watcher.current,
-      clusters: () => {
-        if (this.dataPlane) return this.dataPlane.clusterStatus();
-        void this.clusterStatus().then((s) => (cachedClusters = s));
-        return cachedClusters;
-      },
+      clusters: () => this.clusterStatus(),
       ready: () => this.state === 'LIVE',
       state: () => this.state,
       metrics: async () => {
@@ -201,7 +196,6 @@ export class Sidecar {
       getLogLevel: () => this.logger.level,
       quit: () => void this.drain('admin /quitquitquit'),
     };
-    if (!this.dataPlane) cachedClusters = await this.clusterStatus();
     this.admin = await startAdminServer({ host: sc.adminAddress, port: sc.adminPort, sources, logger: this.logger });
     this.servers.push(this.admin);
     this.servers.push(await startMetricsServer('0.0.0.0', sc.prometheusPort, ['/stats/prometheus'], sources));

@@ -74,9 +74,13 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       help: 'upstream cluster status (?format=json)',
       mutates: false,
       handle: (_req, res, url) => {
-        const list = sources.clusters();
-        if (url.searchParams.get('format') === 'json') send(res, 200, clustersJson(list), 'application/json');
-        else send(res, 200, clustersText(list));
+        void Promise.resolve(sources.clusters()).then(
+          (list) => {
+            if (url.searchParams.get('format') === 'json') send(res, 200, clustersJson(list), 'application/json');
+            else send(res, 200, clustersText(list));
+          },
+          (e: Error) => send(res, 500, `cannot read cluster status: ${e.message}\n`),
+        );
       },
     },
     '/config_dump': {

@@ -36,7 +36,8 @@ export interface AdminSources {
   snapshot(): unknown;
   /** Raw inputs (xDS resources with versions, the YAML), shown in /config_dump when given. */
   rawConfig?(): unknown;
-  clusters(): ClusterStatus[];
+  /** May be async (with worker processes the primary asks each worker). */
+  clusters(): ClusterStatus[] | Promise<ClusterStatus[]>;
   ready(): boolean;
   /** Finer than ready(): LIVE / DRAINING / PRE_INITIALIZING. Default: from ready() and quit. */
   state?(): ServerState;
