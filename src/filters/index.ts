@@ -1,15 +1,16 @@
 /**
  * The built-in HTTP filters, registered explicitly from this one list (never through import
  * side effects). Issue "Filter chain and flow-control policies" adds rate limit, circuit breaker,
- * tracing, tcp-copy and fault here.
+ * tracing and tcp-copy here.
  */
 import type { HttpFilterFactory } from './types.js';
 import { FilterRegistry } from './registry.js';
 import { routerFilter } from './router/index.js';
 import { istioStatsFactory } from './istio-stats/index.js';
 import { accessLogFactory } from './access-log/index.js';
+import { faultFactory } from './fault/index.js';
 
-export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [istioStatsFactory, accessLogFactory, routerFilter];
+export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [istioStatsFactory, accessLogFactory, faultFactory, routerFilter];
 
 /** Idempotent: registering the same factories twice is a no-op. */
 export function registerBuiltinFilters(registry: FilterRegistry): FilterRegistry {
