@@ -1,6 +1,6 @@
 import type { BuiltFilter, FilterContext, HttpFilter, HttpFilterFactory } from '../types.js';
 import { faultConfigSchema, type FaultConfig } from './config.js';
-import { FaultFilter, type FaultShared } from './filter.js';
+import { FaultFilter } from './filter.js';
 import { faultMetrics } from './metrics.js';
 
 export const FAULT_FILTER_NAME = 'envoy.filters.http.fault';
