@@ -7,6 +7,7 @@ Usage:
   capa-runtime --config sidecar.yaml [--concurrency N] [--log-level LEVEL]
   capa-runtime --config sidecar.yaml --validate
   capa-runtime --help | --version
+  capa-runtime iptables [--dry-run | --cleanup] [istio-iptables flags]   (capa-runtime iptables --help)
 
 Options:
   --config PATH        YAML configuration (default: $CAPA_CONFIG or ./sidecar.yaml)

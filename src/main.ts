@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseCli, USAGE, UsageError } from './cli.js';
 import { ConfigError } from './errors.js';
 import { loadConfigFile } from './config/load.js';
+import { runIptablesCli } from './interception/iptables/cli.js';
 import { builtinFilterRegistry } from './filters/index.js';
 import { createLogger } from './observability/logger.js';
 import { Sidecar } from './sidecar.js';
@@ -23,6 +24,8 @@ function version(): string {
 }
 
 async function main(): Promise<number | null> {
+  // `capa-runtime iptables [flags]`: traffic capture setup, its own flags (istio-iptables style).
+  if (process.argv[2] === 'iptables') return runIptablesCli(process.argv.slice(3));
   let opts;
   try {
     opts = parseCli(process.argv.slice(2), process.env);
