@@ -10,6 +10,7 @@ import type { FilterRegistry } from '../filters/registry.js';
 import type { ClusterStatus } from '../admin/types.js';
 import { ClusterManager } from './cluster/cluster-manager.js';
 import { ListenerManager } from './listener-manager.js';
+import { loadOriginalDst, type SocketOriginalDst } from '../interception/original-dst/index.js';
 
 export class DataPlane {
   readonly clusters: ClusterManager;
@@ -20,9 +21,11 @@ export class DataPlane {
     readonly filters: FilterRegistry,
     readonly registry: Registry,
     readonly logger: Logger,
+    /** SO_ORIGINAL_DST reader for capture listeners; default: the native addon, null when it cannot load. */
+    socketOriginalDst: SocketOriginalDst | null = loadOriginalDst(logger),
   ) {
     this.clusters = new ClusterManager(logger);
-    this.listeners = new ListenerManager({ filters, clusters: this.clusters, registry, logger });
+    this.listeners = new ListenerManager({ filters, clusters: this.clusters, registry, logger, socketOriginalDst: socketOriginalDst ?? undefined });
   }
 
   get snapshot(): Snapshot | null {

@@ -17,7 +17,8 @@ import type { ListenerRuntime, OriginalDestination, OriginalDstQuery } from './h
 import { resolveOriginalDestination } from './original-dst.js';
 import { proxyTcp } from './tcp/tcp-proxy.js';
 import { IstioMetrics } from '../observability/metrics.js';
-import { looksLikeHttp1 } from './sniff.js';
+import { looksLikeHttp1, looksLikeHttp2Preface, maybePartialHttp2Preface } from './sniff.js';
+import { Http2Listener } from './http2/server.js';
 
 export interface ListenerManagerDeps {
   readonly filters: FilterRegistry;
@@ -42,6 +43,8 @@ class RunningListener implements ListenerRuntime {
   readonly server: net.Server;
   readonly connections = new Set<net.Socket>();
   readonly httpConnections = new Set<ServerConnection>();
+  /** The h2c side (prior knowledge), created with the first connection that sends the preface. */
+  private h2: Http2Listener | null = null;
   private app: { address: string; port: number };
   private readonly dnsCache = new Map<string, { ip: string; at: number }>();
 
@@ -97,30 +100,44 @@ class RunningListener implements ListenerRuntime {
       socket.destroy();
       return;
     }
+    // Capture listeners: where the connection was going before iptables redirected it (once).
+    const kind = this.spec.kind;
+    const dst = kind === 'outbound-capture' || kind === 'inbound-capture' ? (this.deps.socketOriginalDst?.(socket) ?? null) : null;
     const proto = this.spec.protocol;
-    if (proto === 'http') this.startHttp(socket, null);
-    else if (proto === 'tcp') this.startTcp(socket, null);
-    else this.sniff(socket);
+    if (proto === 'tcp') this.startTcp(socket, null, dst);
+    else this.sniff(socket, dst, proto === 'http');
   }
 
-  private sniff(socket: net.Socket): void {
+  /**
+   * Tell HTTP/2 (client preface), HTTP/1.x and opaque TCP apart from the first bytes. A first
+   * packet that is a proper prefix of the preface waits for more within the sniff timeout.
+   * `httpOnly` (protocol: http): anything that is not h2 is HTTP/1.x, silence included.
+   */
+  private sniff(socket: net.Socket, dst: OriginalDestination | null, httpOnly: boolean): void {
     socket.on('error', () => socket.destroy());
+    let seen: Buffer | null = null;
     const timer = setTimeout(() => {
-      socket.removeListener('data', onFirst);
+      socket.removeListener('data', onData);
+      if (seen !== null) socket.pause();
       // Server-first protocols (MySQL, SMTP...): nothing arrives, so it is TCP.
-      this.startTcp(socket, null);
+      if (httpOnly) this.startHttp(socket, seen, dst);
+      else this.startTcp(socket, seen, dst);
     }, SNIFF_TIMEOUT_MS);
-    const onFirst = (d: Buffer): void => {
+    const onData = (d: Buffer): void => {
+      const b = (seen = seen === null ? d : Buffer.concat([seen, d]));
+      if (maybePartialHttp2Preface(b)) return;
       clearTimeout(timer);
+      socket.removeListener('data', onData);
       socket.pause();
-      if (looksLikeHttp1(d)) this.startHttp(socket, d);
-      else this.startTcp(socket, d);
+      if (looksLikeHttp2Preface(b)) (this.h2 ??= new Http2Listener(this)).accept(socket, b, dst);
+      else if (httpOnly || looksLikeHttp1(b)) this.startHttp(socket, b, dst);
+      else this.startTcp(socket, b, dst);
     };
-    socket.once('data', onFirst);
+    socket.on('data', onData);
   }
 
-  private startHttp(socket: net.Socket, initial: Buffer | null): void {
-    const conn = new ServerConnection(socket, this);
+  private startHttp(socket: net.Socket, initial: Buffer | null, dst: OriginalDestination | null): void {
+    const conn = new ServerConnection(socket, this, dst);
     this.httpConnections.add(conn);
     conn.onClosed = () => this.httpConnections.delete(conn);
     if (initial !== null) {
@@ -129,8 +146,7 @@ class RunningListener implements ListenerRuntime {
     }
   }
 
-  private startTcp(socket: net.Socket, initial: Buffer | null): void {
-    const dst = this.deps.socketOriginalDst?.(socket) ?? null;
+  private startTcp(socket: net.Socket, initial: Buffer | null, dst: OriginalDestination | null): void {
     proxyTcp(socket, this.spec, { clusters: this.deps.clusters, logger: this.deps.logger, metrics: this.metrics, connectTimeoutMs: 5000 }, dst, initial);
   }
 
@@ -157,12 +173,14 @@ class RunningListener implements ListenerRuntime {
     this.draining = true;
     this.server.close();
     for (const c of this.httpConnections) c.closeIfIdle();
+    this.h2?.drain();
   }
 
   /** Close everything now. */
   destroy(): void {
     this.draining = true;
     this.server.close();
+    this.h2?.destroy();
     for (const s of this.connections) s.destroy();
   }
 }

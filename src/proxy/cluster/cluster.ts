@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { ClusterSpec, EndpointSpec, LoadAssignment } from '../../config/snapshot.js';
 import { ClusterResources, HostPool } from '../upstream/pool.js';
+import { H2HostPool } from '../http2/upstream-pool.js';
 import { Host, HostSet, hostsFromAssignment } from './host.js';
 import { createLoadBalancer, type LbContext, type LoadBalancer } from './lb/index.js';
 import { HealthChecker } from './health-check.js';
@@ -21,6 +22,8 @@ export class Cluster {
   readonly hosts: HostSet;
   private lb: LoadBalancer;
   private readonly pools = new Map<string, HostPool>();
+  /** protocol http2: one multiplexing session pool per host. */
+  private readonly h2Pools = new Map<string, H2HostPool>();
   private checkers: HealthChecker[] = [];
   private dns: DnsResolver | null = null;
   private cleanup: NodeJS.Timeout | null = null;
@@ -85,6 +88,12 @@ export class Cluster {
         this.pools.delete(key);
       }
     }
+    for (const [key, pool] of this.h2Pools) {
+      if (!keep.has(key)) {
+        pool.close();
+        this.h2Pools.delete(key);
+      }
+    }
     this.hosts.all = next;
     this.hosts.refresh();
     this.lb.refresh();
@@ -123,10 +132,12 @@ export class Cluster {
     const stay: Host[] = [];
     for (const h of this.hosts.all) {
       const pool = this.pools.get(h.key);
-      if (h.stats.rqActive > 0 || (pool && pool.size > 0)) stay.push(h);
+      const h2 = this.h2Pools.get(h.key);
+      if (h.stats.rqActive > 0 || (pool && pool.size > 0) || (h2 && h2.size > 0)) stay.push(h);
       else {
         pool?.close();
         this.pools.delete(h.key);
+        this.h2Pools.delete(h.key);
         this.origIndex.delete(h.key);
       }
     }
@@ -149,6 +160,15 @@ export class Cluster {
     return p;
   }
 
+  h2Pool(host: Host): H2HostPool {
+    let p = this.h2Pools.get(host.key);
+    if (p === undefined) {
+      p = new H2HostPool(host, { connectTimeoutMs: this.spec.connectTimeoutMs, settings: this.spec.pool, resources: this.resources });
+      this.h2Pools.set(host.key, p);
+    }
+    return p;
+  }
+
   close(): void {
     for (const c of this.checkers) c.stop();
     this.checkers = [];
@@ -156,6 +176,8 @@ export class Cluster {
     if (this.cleanup) clearInterval(this.cleanup);
     for (const p of this.pools.values()) p.close();
     this.pools.clear();
+    for (const p of this.h2Pools.values()) p.close();
+    this.h2Pools.clear();
   }
 
   status(): ClusterStatus {

@@ -20,6 +20,9 @@ import { splitPath } from '../router/route-table.js';
 import { NOT_FORWARDED, IDEMPOTENT_METHODS } from './hop-by-hop.js';
 import { applyMutations } from './stream.js';
 import type { ListenerRuntime } from './listener-runtime.js';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { h2RequestHeaders } from '../http2/headers.js';
+import type { H2UpstreamHandler, H2UpstreamRequest } from '../http2/upstream-pool.js';
 
 export interface RouterCallbacks {
   readonly info: StreamInfo;
@@ -30,13 +33,15 @@ export interface RouterCallbacks {
   readonly authority: string;
   onUpstreamHead(head: ResponseHead): void;
   onUpstreamData(chunk: Buffer): void;
+  /** Trailers of an HTTP/2 upstream response (grpc-status); HTTP/1.1 downstreams drop them. */
+  onUpstreamTrailers?(trailers: HeaderMap): void;
   onUpstreamEnd(): void;
   onUpstreamUpgrade(upstream: Socket, rest: Buffer): void;
   onRouterError(err: CapaError): void;
 }
 
 
-export class Router implements ResponseHandler, PoolWaiter {
+export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   private readonly s: RouterCallbacks;
   private readonly action: CompiledForward;
   private readonly data: RouteData;
@@ -52,6 +57,9 @@ export class Router implements ResponseHandler, PoolWaiter {
   private ended = false;
   private readonly chunkedUp: boolean;
   private conn: UpstreamConnection | null = null;
+  /** The attempt's stream when the cluster's protocol is http2 (instead of `conn`). */
+  private h2: H2UpstreamRequest | null = null;
+  private h2Headers: OutgoingHttpHeaders | null = null;
   private host: Host | null = null;
   private attempted: Host[] | null = null;
   private retriesDone = 0;
@@ -114,6 +122,10 @@ export class Router implements ResponseHandler, PoolWaiter {
     let authority = s.authority;
     if (a.hostRewrite !== undefined) authority = a.hostRewrite;
     else if (a.autoHostRewrite && host !== null) authority = host.key;
+    if (this.cluster!.spec.protocol === 'http2') {
+      this.h2Headers = h2RequestHeaders(s.method, target, authority, h, s.head);
+      return '';
+    }
     const tokens = s.head.connectionTokens;
     let out = `${s.method} ${target} HTTP/1.1\r\nhost: ${authority}\r\n`;
     const kv = h.kv;
@@ -136,16 +148,20 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.bodyBytes += chunk.length;
     if (this.replayable && this.bodyBytes > this.rt.config.spec.http.maxReplayBufferBytes) this.replayable = false;
     this.chunks.push(chunk);
-    if (this.conn !== null) this.flushBody();
+    if (this.conn !== null || this.h2 !== null) this.flushBody();
   }
 
   endBody(): void {
     this.ended = true;
     if (this.started) this.armRouteTimer();
-    if (this.conn !== null) this.flushBody();
+    if (this.conn !== null || this.h2 !== null) this.flushBody();
   }
 
   private flushBody(): void {
+    if (this.h2 !== null) {
+      this.flushH2(this.h2);
+      return;
+    }
     const conn = this.conn!;
     const chunks = this.chunks;
     let ok = true;
@@ -170,6 +186,25 @@ export class Router implements ResponseHandler, PoolWaiter {
     if (!ok) {
       this.pauseDownstream?.();
       conn.socket.once('drain', () => this.resumeDownstream?.());
+    }
+  }
+
+  /** HTTP/2 upstream: DATA frames carry the body; stream backpressure pauses the downstream. */
+  private flushH2(req: H2UpstreamRequest): void {
+    const chunks = this.chunks;
+    let ok = true;
+    while (this.written < chunks.length) ok = req.write(chunks[this.written++]!);
+    if (!this.replayable) {
+      this.chunks = [];
+      this.written = 0;
+    }
+    if (this.ended && !this.endWritten) {
+      this.endWritten = true;
+      req.end();
+    }
+    if (!ok) {
+      this.pauseDownstream?.();
+      req.onceDrain(() => this.resumeDownstream?.());
     }
   }
 
@@ -229,7 +264,25 @@ export class Router implements ResponseHandler, PoolWaiter {
     res.rqActive++;
     this.cancelled = false;
     if (this.action.autoHostRewrite) this.headString = this.buildHead(host);
-    cluster.pool(host).acquire(this);
+    if (cluster.spec.protocol === 'http2') this.startH2(cluster, host);
+    else cluster.pool(host).acquire(this);
+  }
+
+  /** HTTP/2 upstream: a stream on the host's pooled session (no per-request connection wait). */
+  private startH2(cluster: Cluster, host: Host): void {
+    this.written = 0;
+    this.endWritten = false;
+    this.attemptStart = performance.now();
+    const r = this.action.retry;
+    if (r !== null && r.perTryTimeoutMs > 0) this.tryTimer = setTimeout(() => this.onTryTimeout(), r.perTryTimeoutMs);
+    const endStream = this.ended && this.bodyBytes === 0;
+    if (endStream) this.endWritten = true;
+    this.h2 = cluster.h2Pool(host).request(this.h2Headers!, endStream, this);
+    if (!endStream) this.flushBody();
+  }
+
+  onResponseTrailers(trailers: HeaderMap): void {
+    this.s.onUpstreamTrailers?.(trailers);
   }
 
   /** PoolWaiter: a connection for this attempt. */
@@ -274,6 +327,7 @@ export class Router implements ResponseHandler, PoolWaiter {
       this.tryTimer = null;
     }
     this.conn = null;
+    this.h2 = null;
   }
 
   private canRetry(): boolean {
@@ -296,7 +350,7 @@ export class Router implements ResponseHandler, PoolWaiter {
     const conn = this.conn;
     const host = this.host;
     if (host !== null) host.stats.rqError++;
-    const reused = conn !== null && conn.requests > 1;
+    const reused = (conn !== null && conn.requests > 1) || (this.h2?.reused ?? false);
     this.endAttempt();
     const r = this.action.retry;
     const info = this.s.info;
@@ -345,6 +399,7 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.tryTimer = null;
     if (this.headSent || this.finished) return;
     this.conn?.abort();
+    this.h2?.abort();
     this.s.info.upstreamServiceTimeMs = -1;
     this.attemptFailed(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream per-try timeout (${this.action.retry!.perTryTimeoutMs}ms)`), false);
   }
@@ -362,6 +417,7 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.routeTimer = null;
     if (this.finished) return;
     this.conn?.abort();
+    this.h2?.abort();
     this.endAttempt();
     this.cancelled = true;
     this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.action.timeoutMs}ms`));
@@ -380,6 +436,7 @@ export class Router implements ResponseHandler, PoolWaiter {
         if (this.canRetry()) {
           this.host!.stats.rqError++;
           this.conn?.abort();
+          this.h2?.abort();
           this.endAttempt();
           this.scheduleRetry();
           return;
@@ -426,10 +483,12 @@ export class Router implements ResponseHandler, PoolWaiter {
 
   pauseResponse(): void {
     this.conn?.pause();
+    this.h2?.pause();
   }
 
   resumeResponse(): void {
     this.conn?.resume();
+    this.h2?.resume();
   }
 
   private clearTimers(): void {
@@ -455,6 +514,7 @@ export class Router implements ResponseHandler, PoolWaiter {
     this.finished = true;
     this.cancelled = true;
     this.conn?.abort();
+    this.h2?.abort();
     this.endAttempt();
     this.clearTimers();
   }

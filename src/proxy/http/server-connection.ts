@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { CapaError, localReplyFor, type ErrorCode } from '../../errors.js';
 import { parseRequestHead, ChunkedDecoder, STATUS_TEXT } from '../http1/index.js';
 import { ProxyStream, type Downstream } from './stream.js';
-import type { ListenerRuntime } from './listener-runtime.js';
+import type { ListenerRuntime, OriginalDestination } from './listener-runtime.js';
 import { httpDate } from './date-cache.js';
 
 const S_HEAD = 0;
@@ -20,6 +20,8 @@ export class ServerConnection implements Downstream {
   readonly socket: Socket;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  /** Where the client was going before iptables redirected it (capture listeners), else null. */
+  readonly originalDst: OriginalDestination | null;
   private readonly rt: ListenerRuntime;
   private state = S_HEAD;
   private buf: Buffer | null = null;
@@ -34,9 +36,10 @@ export class ServerConnection implements Downstream {
   /** Called when the connection is gone, for drain accounting. */
   onClosed: (() => void) | null = null;
 
-  constructor(socket: Socket, rt: ListenerRuntime) {
+  constructor(socket: Socket, rt: ListenerRuntime, originalDst: OriginalDestination | null = null) {
     this.socket = socket;
     this.rt = rt;
+    this.originalDst = originalDst;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.localAddress = `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
     socket.setNoDelay(true);

@@ -17,7 +17,7 @@ import type { ReducedChain, RouteData } from './compiled-route.js';
 import { httpDate } from './date-cache.js';
 import { NOT_FORWARDED } from './hop-by-hop.js';
 import { Router, type RouterCallbacks } from './router.js';
-import type { ListenerRuntime } from './listener-runtime.js';
+import type { ListenerRuntime, OriginalDestination } from './listener-runtime.js';
 import { STATUS_TEXT } from '../http1/index.js';
 
 /** The downstream connection as the stream sees it (no back-reference to its internals). */
@@ -25,6 +25,8 @@ export interface Downstream {
   readonly socket: Socket;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  /** SO_ORIGINAL_DST of a redirected connection (capture listeners); null when not redirected or unknown. */
+  readonly originalDst?: OriginalDestination | null;
   /** Called once the response is fully written; `keepAlive` false closes the connection. */
   streamDone(keepAlive: boolean): void;
   /** 101: from now on bytes flow raw between the two sockets. */
@@ -48,6 +50,8 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
   readonly isGrpc: boolean;
   routeName = '';
   clusterName = '';
+  /** The connection's original destination (OriginalDstQuery): preferred over the Host header. */
+  readonly originalDst: OriginalDestination | null;
 
   readonly head: RequestHead;
   readonly rt: ListenerRuntime;
@@ -70,6 +74,7 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
 
   constructor(down: Downstream, head: RequestHead, rt: ListenerRuntime, cfg: HttpListenerConfig) {
     this.down = down;
+    this.originalDst = down.originalDst ?? null;
     this.head = head;
     this.rt = rt;
     this.cfg = cfg;
