@@ -17,6 +17,7 @@ import { startAdminServer, startMetricsServer, startReadinessServer } from './ad
 import type { AdminSources, ClusterStatus, ListeningServer } from './admin/types.js';
 import { DataPlane } from './proxy/data-plane.js';
 import { flushAccessLogs } from './filters/access-log/index.js';
+import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
 
 export interface SidecarOptions {
@@ -116,9 +117,11 @@ export class Sidecar {
 
   private async startWorkers(snap: Snapshot): Promise<void> {
     cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // Rate limits are counted in the primary so N workers do not multiply them.
+    setupRateLimiterPrimary();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.concurrency; i++) {
-      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i), CAPA_LOG_LEVEL: this.opts.logLevel ?? '' });
+      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i), CAPA_WORKER_COUNT: String(this.concurrency), CAPA_LOG_LEVEL: this.opts.logLevel ?? '' });
       this.workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {

@@ -26,6 +26,9 @@ import {
   checkRouteConfig,
 } from './compile-routes.js';
 import { originalDstCluster } from './schema-clusters.js';
+
+/** Istio's inbound passthrough source address (IPv4); the app sees inbound traffic from it. */
+const INBOUND_PASSTHROUGH_SOURCE = '127.0.0.6';
 import { listenerSchema, type ParsedConfig, type ParsedListener } from './schema.js';
 
 export { DEFAULT_HTTP_FILTERS } from './compile-filters.js';
@@ -60,7 +63,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
   });
   for (const name of [PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER]) {
     if (clusters[name]) continue;
-    const c = originalDstCluster(name);
+    const c = originalDstCluster(name, name === INBOUND_PASSTHROUGH_CLUSTER ? INBOUND_PASSTHROUGH_SOURCE : undefined);
     clusters[name] = c.cluster;
     endpoints[name] = c.loadAssignment;
   }

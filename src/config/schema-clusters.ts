@@ -175,6 +175,12 @@ export const clusterSchema = z
     ringHashLbConfig: z.strictObject({ minimumRingSize: int(1).default(1024), maximumRingSize: int(1).default(8_388_608) }).optional(),
     leastRequestLbConfig: z.strictObject({ choiceCount: int(2).default(2) }).optional(),
     commonLbConfig: z.strictObject({ healthyPanicThreshold: percent.optional() }).optional(),
+    /** Envoy upstream_bind_config: {sourceAddress: {address: 127.0.0.6}} or the short {sourceAddress: 127.0.0.6}. */
+    upstreamBindConfig: z
+      .strictObject({
+        sourceAddress: z.union([z.string().refine((a) => isIP(a) !== 0, 'expected an IP address'), z.strictObject({ address: z.string().refine((a) => isIP(a) !== 0, 'expected an IP address'), portValue: z.number().optional() })]),
+      })
+      .optional(),
   })
   .transform((c, ctx): ParsedCluster => {
     const issue = (message: string, path: PropertyKey[]) => {
@@ -208,12 +214,21 @@ export const clusterSchema = z
       pool: { idleTimeoutMs: c.idleTimeout, maxRequestsPerConnection: c.maxRequestsPerConnection },
       healthChecks: c.healthChecks,
       healthyPanicThreshold: c.commonLbConfig?.healthyPanicThreshold ?? 50,
+      upstreamBindAddress: bindAddress(c.upstreamBindConfig?.sourceAddress),
     };
     return { cluster, loadAssignment: { clusterName: c.name, endpoints: eps.map((e) => e.ep) } };
   });
 
-/** An ORIGINAL_DST cluster as Istio makes them (PassthroughCluster, InboundPassthroughCluster). */
-export function originalDstCluster(name: string): ParsedCluster {
-  return clusterSchema.parse({ name, type: 'ORIGINAL_DST', connectTimeout: '10s' });
+function bindAddress(a: string | { address: string } | undefined): string {
+  if (a === undefined) return '';
+  return typeof a === 'string' ? a : a.address;
+}
+
+/**
+ * An ORIGINAL_DST cluster as Istio makes them. The inbound one connects from 127.0.0.6, so the
+ * capture rules (`-o lo -s 127.0.0.6/32 -j RETURN`) let the proxy's connection to the app through.
+ */
+export function originalDstCluster(name: string, sourceAddress?: string): ParsedCluster {
+  return clusterSchema.parse({ name, type: 'ORIGINAL_DST', connectTimeout: '10s', ...(sourceAddress ? { upstreamBindConfig: { sourceAddress } } : {}) });
 }
 

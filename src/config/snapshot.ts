@@ -266,6 +266,12 @@ export interface ClusterSpec {
   readonly healthChecks: readonly HealthCheckSpec[];
   /** Envoy common_lb_config.healthy_panic_threshold (percent); 0 disables panic mode. */
   readonly healthyPanicThreshold: number;
+  /**
+   * Envoy upstream_bind_config.source_address: the local address upstream connections are made
+   * from ('' = the kernel's choice). Istio's inbound passthrough uses 127.0.0.6 so the capture
+   * rules let the proxy's connection to the app through.
+   */
+  readonly upstreamBindAddress: string;
 }
 
 export interface CircuitBreakerThresholds {

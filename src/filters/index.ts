@@ -9,8 +9,9 @@ import { routerFilter } from './router/index.js';
 import { istioStatsFactory } from './istio-stats/index.js';
 import { accessLogFactory } from './access-log/index.js';
 import { faultFactory } from './fault/index.js';
+import { localRateLimitFactory } from './local-ratelimit/index.js';
 
-export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [istioStatsFactory, accessLogFactory, faultFactory, routerFilter];
+export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [istioStatsFactory, accessLogFactory, faultFactory, localRateLimitFactory, routerFilter];
 
 /** Idempotent: registering the same factories twice is a no-op. */
 export function registerBuiltinFilters(registry: FilterRegistry): FilterRegistry {

@@ -17,6 +17,7 @@ import type { ListenerRuntime, OriginalDestination, OriginalDstQuery } from './h
 import { resolveOriginalDestination } from './original-dst.js';
 import { proxyTcp } from './tcp/tcp-proxy.js';
 import { IstioMetrics } from '../observability/metrics.js';
+import { looksLikeTls, parseClientHello } from './tls-client-hello.js';
 import { looksLikeHttp1, looksLikeHttp2Preface, maybePartialHttp2Preface } from './sniff.js';
 import { Http2Listener } from './http2/server.js';
 
@@ -126,10 +127,16 @@ class RunningListener implements ListenerRuntime {
     const onData = (d: Buffer): void => {
       const b = (seen = seen === null ? d : Buffer.concat([seen, d]));
       if (maybePartialHttp2Preface(b)) return;
+      // TLS (tls_inspector): wait for the whole ClientHello record, read SNI/ALPN, pass through as TCP.
+      const hello = !httpOnly && looksLikeTls(b) ? parseClientHello(b) : null;
+      if (hello === 'incomplete') return;
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.pause();
-      if (looksLikeHttp2Preface(b)) (this.h2 ??= new Http2Listener(this)).accept(socket, b, dst);
+      if (hello !== null) {
+        if (this.deps.logger.isLevelEnabled('debug')) this.deps.logger.debug({ listener: this.spec.name, sni: hello.sni, alpn: hello.alpn, dst }, 'TLS ClientHello: passing through as TCP');
+        this.startTcp(socket, b, dst);
+      } else if (looksLikeHttp2Preface(b)) (this.h2 ??= new Http2Listener(this)).accept(socket, b, dst);
       else if (httpOnly || looksLikeHttp1(b)) this.startHttp(socket, b, dst);
       else this.startTcp(socket, b, dst);
     };
@@ -147,6 +154,8 @@ class RunningListener implements ListenerRuntime {
   }
 
   private startTcp(socket: net.Socket, initial: Buffer | null, dst: OriginalDestination | null): void {
+    // Inbound capture delivers to the application's address with the original port, as for HTTP.
+    if (dst !== null && this.spec.kind === 'inbound-capture') dst = { address: this.app.address, port: dst.port };
     proxyTcp(socket, this.spec, { clusters: this.deps.clusters, logger: this.deps.logger, metrics: this.metrics, connectTimeoutMs: 5000 }, dst, initial);
   }
 

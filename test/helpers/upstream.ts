@@ -8,6 +8,7 @@ export interface Seen {
   headers: http.IncomingHttpHeaders;
   body: string;
   remotePort: number;
+  remoteAddress: string;
 }
 
 export interface Upstream {
@@ -53,7 +54,7 @@ export async function startUpstream(name = 'up', handler: Handler = echo): Promi
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString();
-      u.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, remotePort: req.socket.remotePort ?? 0 });
+      u.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, remotePort: req.socket.remotePort ?? 0, remoteAddress: req.socket.remoteAddress ?? '' });
       handler(req, res, body, u);
     });
   });

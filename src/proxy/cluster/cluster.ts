@@ -152,6 +152,7 @@ export class Cluster {
     if (p === undefined) {
       p = new HostPool(host, {
         connectTimeoutMs: this.spec.connectTimeoutMs,
+        bindAddress: this.spec.upstreamBindAddress,
         settings: this.spec.pool,
         resources: this.resources,
       });
@@ -163,7 +164,7 @@ export class Cluster {
   h2Pool(host: Host): H2HostPool {
     let p = this.h2Pools.get(host.key);
     if (p === undefined) {
-      p = new H2HostPool(host, { connectTimeoutMs: this.spec.connectTimeoutMs, settings: this.spec.pool, resources: this.resources });
+      p = new H2HostPool(host, { connectTimeoutMs: this.spec.connectTimeoutMs, bindAddress: this.spec.upstreamBindAddress, settings: this.spec.pool, resources: this.resources });
       this.h2Pools.set(host.key, p);
     }
     return p;

@@ -8,6 +8,7 @@
  * The request side is a narrow object (write/end/abort/pause/resume); the response goes to an
  * H2UpstreamHandler, never to the Router itself.
  */
+import net from 'node:net';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { CapaError } from '../../errors.js';
 import type { HeaderMap } from '../headers.js';
@@ -200,7 +201,9 @@ export class H2HostPool {
     res.cxActive++;
     host.stats.cxTotal++;
     host.stats.cxActive++;
-    const session = http2.connect(`http://${host.key}`, { settings: { enablePush: false }, peerMaxConcurrentStreams: DEFAULT_MAX_STREAMS });
+    const local = this.opts.bindAddress;
+    const bind = local !== '' && net.isIP(local) === net.isIP(host.address) ? { localAddress: local } : {};
+    const session = http2.connect(`http://${host.key}`, { settings: { enablePush: false }, peerMaxConcurrentStreams: DEFAULT_MAX_STREAMS, ...bind });
     const e: SessionEntry = { session, connected: false, usable: true, active: 0, requests: 0, failure: '' };
     this.sessions.push(e);
     const timer = setTimeout(() => {

@@ -40,7 +40,12 @@ export function proxyTcp(
   deps.metrics.recordTcpOpen(dir, clusterName);
   let sent = 0;
   let received = 0;
-  const up = net.connect({ host: target.address, port: target.port, noDelay: true });
+  const local = cluster?.spec.upstreamBindAddress ?? '';
+  const up = net.connect(
+    local !== '' && net.isIP(local) === net.isIP(target.address)
+      ? { host: target.address, port: target.port, noDelay: true, localAddress: local }
+      : { host: target.address, port: target.port, noDelay: true },
+  );
   const timer = setTimeout(() => up.destroy(new Error('connect timeout')), deps.connectTimeoutMs);
   up.once('connect', () => clearTimeout(timer));
   if (initial !== null && initial.length > 0) {

@@ -31,6 +31,8 @@ export interface PoolWaiter {
 
 export interface PoolOptions {
   readonly connectTimeoutMs: number;
+  /** Local address to connect from ('' = any). */
+  readonly bindAddress: string;
   readonly settings: PoolSettings;
   readonly resources: ClusterResources;
 }
@@ -104,7 +106,12 @@ export class HostPool implements ConnectionOwner {
     this.connecting++;
     host.stats.cxTotal++;
     host.stats.cxActive++;
-    const socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    const local = this.opts.bindAddress;
+    const socket = net.connect(
+      local !== '' && net.isIP(local) === net.isIP(host.address)
+        ? { host: host.address, port: host.port, noDelay: true, localAddress: local }
+        : { host: host.address, port: host.port, noDelay: true },
+    );
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;

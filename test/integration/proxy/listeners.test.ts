@@ -90,6 +90,8 @@ clusters:
     const r = await request(inbound, { path: '/in', headers: { host: `10.1.2.3:${app.port}` } });
     expect(r.status).toBe(200);
     expect(r.headers['x-upstream']).toBe('app');
+    // From Istio's inbound passthrough source, so the capture rules let it through to the app.
+    expect(app.seen.at(-1)?.remoteAddress).toBe('127.0.0.6');
     const stats = (await admin(sc.sidecar.adminPort, '/stats/prometheus')).body;
     const s = parseSamples(stats, 'istio_requests_total').find((x) => x.labels.reporter === 'destination' && x.labels.destination_service === '10.1.2.3');
     expect(s?.value).toBe(1);
@@ -116,5 +118,42 @@ clusters:
     const dump = JSON.parse((await admin(sc.sidecar.adminPort, '/config_dump')).body);
     const text = JSON.stringify(dump);
     for (const name of ['virtualOutbound', 'virtualInbound', 'db', 'PassthroughCluster', 'InboundPassthroughCluster']) expect(text).toContain(name);
+  });
+});
+
+describe('TLS on a sniffing listener', () => {
+  it('passes a TLS ClientHello through to the TCP cluster untouched', async () => {
+    const received: Buffer[] = [];
+    const sink = net.createServer((s) => s.on('data', (d: Buffer) => received.push(d)));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const sinkPort = (sink.address() as net.AddressInfo).port;
+    const sc = await startSidecar(`
+listeners:
+  - name: auto
+    address: 127.0.0.1
+    port: 0
+    protocol: auto
+    tcpCluster: sink
+    routes:
+      virtualHosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: / }, route: { cluster: sink } }] }]
+clusters:
+  - name: sink
+    endpoints: ["127.0.0.1:${sinkPort}"]
+`);
+    try {
+      const { default: tls } = await import('node:tls');
+      const c = tls.connect({ host: '127.0.0.1', port: sc.port('auto'), servername: 'shop.example', ALPNProtocols: ['h2'], rejectUnauthorized: false });
+      c.on('error', () => {});
+      await waitFor(() => {
+        const b = Buffer.concat(received);
+        return b.length >= 5 && b.length >= 5 + b.readUInt16BE(3);
+      }, 3000);
+      c.destroy();
+      const { parseClientHello } = await import('../../../src/proxy/tls-client-hello.js');
+      expect(parseClientHello(Buffer.concat(received))).toEqual({ sni: 'shop.example', alpn: ['h2'] });
+    } finally {
+      await sc.stop();
+      sink.close();
+    }
   });
 });

@@ -184,6 +184,7 @@ describe('defaults', () => {
       pool: { idleTimeoutMs: 3_600_000, maxRequestsPerConnection: 0 },
       healthChecks: [],
       healthyPanicThreshold: 50,
+      upstreamBindAddress: '',
     });
     expect(snapshot.endpoints.b).toEqual({
       clusterName: 'b',
@@ -304,5 +305,33 @@ describe('Envoy-shaped alternatives', () => {
       { intervalMs: 5000, timeoutMs: 1000, unhealthyThreshold: 3, healthyThreshold: 2, http: null },
       { intervalMs: 5000, timeoutMs: 1000, unhealthyThreshold: 3, healthyThreshold: 2, http: { path: '/h', host: '', expectedStatuses: [[200, 400]] } },
     ]);
+  });
+});
+
+describe('upstream bind address', () => {
+  it('takes Envoy upstreamBindConfig in both forms and binds the inbound passthrough to 127.0.0.6', () => {
+    const s = load(yaml`
+      clusters:
+        - name: a
+          endpoints: ["127.0.0.1:1"]
+          upstreamBindConfig: { sourceAddress: { address: 127.0.0.9, portValue: 0 } }
+        - name: b
+          endpoints: ["127.0.0.1:2"]
+          upstreamBindConfig: { sourceAddress: 127.0.0.8 }
+    `).snapshot;
+    expect(s.clusters.a!.upstreamBindAddress).toBe('127.0.0.9');
+    expect(s.clusters.b!.upstreamBindAddress).toBe('127.0.0.8');
+    expect(s.clusters.InboundPassthroughCluster!.upstreamBindAddress).toBe('127.0.0.6');
+    expect(s.clusters.PassthroughCluster!.upstreamBindAddress).toBe('');
+  });
+
+  it('rejects a source address that is not an IP, naming the key', () => {
+    const errs = errorsOf(yaml`
+      clusters:
+        - name: a
+          endpoints: ["127.0.0.1:1"]
+          upstreamBindConfig: { sourceAddress: here }
+    `);
+    expect(errs.join('\n')).toMatch(/clusters\[0\]\.upstreamBindConfig\.sourceAddress.*IP address/);
   });
 });
