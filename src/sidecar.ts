@@ -18,6 +18,7 @@ import type { AdminSources, ClusterStatus, ListeningServer } from './admin/types
 import { DataPlane } from './proxy/data-plane.js';
 import { flushAccessLogs } from './filters/access-log/index.js';
 import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
+import { tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
 
 export interface SidecarOptions {
@@ -198,6 +199,14 @@ export class Sidecar {
       },
       getLogLevel: () => this.logger.level,
       quit: () => void this.drain('admin /quitquitquit'),
+      extraHandlers: {
+        '/tcpcopy': (req, res) => {
+          const tc = this.dataPlane?.tcpCopy ?? null;
+          if (tc !== null) return tcpCopyAdminHandler(tc)(req, res);
+          res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('/tcpcopy switches the TCP copy of a single-process sidecar; with concurrency > 1 set tcpCopy in the config file (it hot-reloads)\n');
+        },
+      },
     };
     this.admin = await startAdminServer({ host: sc.adminAddress, port: sc.adminPort, sources, logger: this.logger });
     this.servers.push(this.admin);

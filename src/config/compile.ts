@@ -136,6 +136,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     clusters,
     endpoints,
     accessLog: { ...cfg.accessLog },
+    tcpCopy: { ...cfg.tcpCopy },
     drainTimeMs: cfg.drainTime,
     concurrency: cfg.concurrency,
     logLevel: cfg.logLevel,

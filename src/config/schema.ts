@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { durationMs, sizeBytes } from './units.js';
 import { bool, int, ipAddress, list, nonEmpty, port, portOrZero, text } from './schema-common.js';
 import { clusterSchema } from './schema-clusters.js';
+import { tcpCopyConfigSchema } from '../filters/tcp-copy/config.js';
 import { inlineRouteConfig, namedRouteConfig } from './schema-routes.js';
 
 /** One HTTP filter of a listener's chain; `config` is checked by the filter's own factory. */
@@ -102,6 +103,7 @@ export const configSchema = z
     drainTime: durationMs.default(45_000),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
     accessLog: z.strictObject({ path: text.default(''), format: z.enum(['json', 'text']).default('json') }).prefault({}),
+    tcpCopy: tcpCopyConfigSchema.prefault({}),
     listeners: list(listenerSchema).default([]),
     routes: list(namedRouteConfig).default([]),
     clusters: list(clusterSchema).default([]),

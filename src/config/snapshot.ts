@@ -21,6 +21,8 @@ export interface Snapshot {
   /** ClusterLoadAssignment by cluster name (EDS). STATIC/STRICT_DNS clusters carry theirs here too. */
   readonly endpoints: Readonly<Record<string, LoadAssignment>>;
   readonly accessLog: AccessLogSettings;
+  /** Layotto-style TCP copy of sampled capture-listener connections into pcap files. */
+  readonly tcpCopy: TcpCopySettings;
   readonly drainTimeMs: number;
   readonly concurrency: number;
   readonly logLevel: LogLevel;
@@ -66,6 +68,17 @@ export interface AccessLogSettings {
   readonly path: string;
   /** 'json' (Envoy's default fields as JSON) or 'text' (Envoy's default format line). */
   readonly format: 'json' | 'text';
+}
+
+export interface TcpCopySettings {
+  readonly enabled: boolean;
+  readonly sampleRate: number;
+  readonly maxPerSecond: number;
+  readonly maxBytesPerConnection: number;
+  readonly diskBudget: number;
+  readonly maxFileSize: number;
+  readonly directory: string;
+  readonly ports: readonly number[];
 }
 
 // === Listeners ===

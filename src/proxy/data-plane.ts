@@ -11,11 +11,14 @@ import type { ClusterStatus } from '../admin/types.js';
 import { ClusterManager } from './cluster/cluster-manager.js';
 import { ListenerManager } from './listener-manager.js';
 import { loadOriginalDst, type SocketOriginalDst } from '../interception/original-dst/index.js';
+import { TcpCopy } from '../filters/tcp-copy/index.js';
 
 export class DataPlane {
   readonly clusters: ClusterManager;
   readonly listeners: ListenerManager;
   private current: Snapshot | null = null;
+  /** TCP copy of sampled capture-listener connections; rebuilt when its settings change. */
+  private copy: { key: string; tc: TcpCopy } | null = null;
 
   constructor(
     readonly filters: FilterRegistry,
@@ -25,7 +28,14 @@ export class DataPlane {
     socketOriginalDst: SocketOriginalDst | null = loadOriginalDst(logger),
   ) {
     this.clusters = new ClusterManager(logger);
-    this.listeners = new ListenerManager({ filters, clusters: this.clusters, registry, logger, socketOriginalDst: socketOriginalDst ?? undefined });
+    this.listeners = new ListenerManager({
+      filters,
+      clusters: this.clusters,
+      registry,
+      logger,
+      socketOriginalDst: socketOriginalDst ?? undefined,
+      tcpCopy: () => this.copy?.tc ?? null,
+    });
   }
 
   get snapshot(): Snapshot | null {
@@ -37,8 +47,22 @@ export class DataPlane {
     const prepared = this.listeners.prepare(snap);
     const clustersReady = this.clusters.apply(snap);
     this.current = snap;
+    this.applyTcpCopy(snap);
     await this.listeners.commit(prepared);
     await clustersReady;
+  }
+
+  private applyTcpCopy(snap: Snapshot): void {
+    const key = JSON.stringify(snap.tcpCopy);
+    if (this.copy?.key === key) return;
+    const old = this.copy;
+    this.copy = { key, tc: new TcpCopy({ ...snap.tcpCopy, ports: [...snap.tcpCopy.ports] }, { logger: this.logger, registry: this.registry }) };
+    if (old) void old.tc.close();
+  }
+
+  /** The running TCP copy (admin /tcpcopy switches it at run time). */
+  get tcpCopy(): TcpCopy | null {
+    return this.copy?.tc ?? null;
   }
 
   clusterStatus(): ClusterStatus[] {
@@ -57,5 +81,7 @@ export class DataPlane {
   close(): void {
     this.listeners.close();
     this.clusters.close();
+    if (this.copy) void this.copy.tc.close();
+    this.copy = null;
   }
 }

@@ -20,6 +20,8 @@ import { IstioMetrics } from '../observability/metrics.js';
 import { looksLikeTls, parseClientHello } from './tls-client-hello.js';
 import { looksLikeHttp1, looksLikeHttp2Preface, maybePartialHttp2Preface } from './sniff.js';
 import { Http2Listener } from './http2/server.js';
+import { tapSocket } from './tcp-copy-tap.js';
+import type { TcpCopy } from '../filters/tcp-copy/index.js';
 
 export interface ListenerManagerDeps {
   readonly filters: FilterRegistry;
@@ -28,6 +30,8 @@ export interface ListenerManagerDeps {
   readonly logger: Logger;
   /** Reads SO_ORIGINAL_DST of an accepted socket (issue "Transparent interception"); null when unknown. */
   readonly socketOriginalDst?: (socket: net.Socket) => OriginalDestination | null;
+  /** The process's TCP copy, if any (sampled capture-listener connections are copied to pcap). */
+  readonly tcpCopy?: () => TcpCopy | null;
 }
 
 const SNIFF_TIMEOUT_MS = 100;
@@ -103,7 +107,12 @@ class RunningListener implements ListenerRuntime {
     }
     // Capture listeners: where the connection was going before iptables redirected it (once).
     const kind = this.spec.kind;
-    const dst = kind === 'outbound-capture' || kind === 'inbound-capture' ? (this.deps.socketOriginalDst?.(socket) ?? null) : null;
+    const capture = kind === 'outbound-capture' || kind === 'inbound-capture';
+    const dst = capture ? (this.deps.socketOriginalDst?.(socket) ?? null) : null;
+    if (capture) {
+      const tc = this.deps.tcpCopy?.();
+      if (tc) tapSocket(tc, socket, dst);
+    }
     const proto = this.spec.protocol;
     if (proto === 'tcp') this.startTcp(socket, null, dst);
     else this.sniff(socket, dst, proto === 'http');
