@@ -163,7 +163,7 @@ export const clusterSchema = z
     type: z.enum(CLUSTER_TYPES).optional(),
     lbPolicy: z.enum(LB_POLICIES).optional(),
     connectTimeout: durationMs.default(5000),
-    protocol: z.enum(['http1', 'http2']).default('http1'),
+    protocol: z.enum(['http1', 'http2', 'downstream']).default('http1'),
     endpoints: list(endpoint).optional(),
     loadAssignment: loadAssignment.optional(),
     healthChecks: list(healthCheck).default([]),
@@ -229,6 +229,6 @@ function bindAddress(a: string | { address: string } | undefined): string {
  * capture rules (`-o lo -s 127.0.0.6/32 -j RETURN`) let the proxy's connection to the app through.
  */
 export function originalDstCluster(name: string, sourceAddress?: string): ParsedCluster {
-  return clusterSchema.parse({ name, type: 'ORIGINAL_DST', connectTimeout: '10s', ...(sourceAddress ? { upstreamBindConfig: { sourceAddress } } : {}) });
+  return clusterSchema.parse({ name, type: 'ORIGINAL_DST', connectTimeout: '10s', protocol: 'downstream', ...(sourceAddress ? { upstreamBindConfig: { sourceAddress } } : {}) });
 }
 

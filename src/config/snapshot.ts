@@ -267,8 +267,11 @@ export interface ClusterSpec {
   readonly type: ClusterType;
   readonly lbPolicy: LbPolicy;
   readonly connectTimeoutMs: number;
-  /** Upstream protocol. 'http1' today; 'http2' arrives with issue "Transparent interception". */
-  readonly protocol: 'http1' | 'http2';
+  /**
+   * Upstream protocol: HTTP/1.1, HTTP/2 (h2c), or 'downstream' = the protocol the request came in
+   * with (Envoy use_downstream_protocol_config; Istio's passthrough clusters).
+   */
+  readonly protocol: 'http1' | 'http2' | 'downstream';
   /** STRICT_DNS re-resolution interval. */
   readonly dnsRefreshRateMs: number;
   readonly dnsLookupFamily: 'V4_ONLY' | 'V6_ONLY' | 'AUTO' | 'V4_PREFERRED' | 'ALL';

@@ -49,7 +49,14 @@ let app: NsProcess | null = null;
 let sidecar: NsProcess | null = null;
 const t0 = Date.now();
 
+/**
+ * Why the set-up failed. Each test then fails with it (rather than vitest reporting the tests as
+ * skipped after a failed hook): this suite never skips.
+ */
+let setupError: Error | null = null;
+
 function t(): Topology {
+  if (setupError !== null) throw setupError;
   if (topo === null) throw new Error('topology not set up (see beforeAll)');
   return topo;
 }
@@ -120,6 +127,14 @@ async function natRules(): Promise<{ v4: string; v6: string }> {
 
 describe('transparent interception: iptables capture in a network namespace, sidecar as UID 1337', () => {
   beforeAll(async () => {
+    try {
+      await setUp();
+    } catch (e) {
+      setupError = e as Error;
+    }
+  }, 60_000);
+
+  async function setUp(): Promise<void> {
     if (!existsSync(MAIN)) throw new Error(`dist/ is missing (${MAIN}): run npm run build before this suite`);
     if (!existsSync(ADDON)) throw new Error(`the SO_ORIGINAL_DST addon is not built (${ADDON}): run npm run build:native`);
     let removed: string[];
@@ -186,7 +201,7 @@ accessLog: { path: ${accessLogPath}, format: json }
       if (Date.now() > end) throw new Error(`the sidecar was not ready within 15s (last /ready: ${code})\n${proxyLogs()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  }, 60_000);
+  }
 
   afterAll(async () => {
     const problems: string[] = [];
@@ -295,8 +310,16 @@ accessLog: { path: ${accessLogPath}, format: json }
   it('5. gRPC (h2c sniffed on 15001): unary and bidirectional streaming calls reach the server', async () => {
     const { app: ns, srvIp } = t();
     const r = await client<{ unary: any; bidi: any; error?: string }>(ns, { kind: 'grpc', target: `${srvIp}:${GRPC}`, proto: PROTO, messages: 5 });
-    const lines = accessLog().filter((l) => typeof l.path === 'string' && (l.path as string).startsWith('/capa.e2e.Echo/'));
-    const why = `client: ${JSON.stringify(r)}\naccess log: ${JSON.stringify(lines)}\n${proxyLogs()}`;
+    const grpcLines = () => accessLog().filter((l) => typeof l.path === 'string' && (l.path as string).startsWith('/capa.e2e.Echo/'));
+    // The access log is flushed in batches: give it a moment, so the message shows what the proxy did.
+    for (let i = 0; i < 60 && grpcLines().length < 2; i++) await new Promise((res) => setTimeout(res, 50));
+    const lines = grpcLines();
+    const why =
+      `client: ${JSON.stringify(r)}\naccess log: ${JSON.stringify(lines)}\n` +
+      // What this failure has meant so far: h2c in on 15001, HTTP/1.1 out to the gRPC server.
+      'hint: the capture routes go to PassthroughCluster, which is HTTP/1.1 (protocol: http1); an h2c (gRPC) stream needs ' +
+      "Envoy/Istio's use_downstream_protocol on the passthrough clusters (h2 in -> h2c out, HTTP/1.1 in -> HTTP/1.1 out)\n" +
+      proxyLogs();
     expect(r.error, why).toBeUndefined();
     expect(r.unary, why).toMatchObject({ ok: true, reply: { text: 'echo:hello', seq: 1 } });
     expect(r.bidi, why).toMatchObject({ ok: true, status: { code: 0 } });

@@ -47,6 +47,8 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   private readonly data: RouteData;
   private readonly rt: ListenerRuntime;
   private cluster: Cluster | null = null;
+  /** Forward over HTTP/2 (cluster protocol http2, or downstream and the request came over h2). */
+  private useH2 = false;
   private hash: number | undefined = undefined;
   private headString = '';
   /** Body chunks: unwritten ones, and (while replayable) all of them for retries. */
@@ -94,6 +96,9 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
       return;
     }
     this.cluster = cluster;
+    // Envoy use_downstream_protocol_config (Istio's passthrough clusters): h2 in → h2c out.
+    const p = cluster.spec.protocol;
+    this.useH2 = p === 'http2' || (p === 'downstream' && s.info.protocol === 'HTTP/2');
     if (a.hashPolicy.length > 0) {
       const [p] = splitPath(s.path);
       this.hash = computeHash(a.hashPolicy as never, { headers: s.requestHeaders, sourceIp: s.info.downstreamRemoteAddress, path: s.path.length > p.length ? s.path : p });
@@ -122,7 +127,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     let authority = s.authority;
     if (a.hostRewrite !== undefined) authority = a.hostRewrite;
     else if (a.autoHostRewrite && host !== null) authority = host.key;
-    if (this.cluster!.spec.protocol === 'http2') {
+    if (this.useH2) {
       this.h2Headers = h2RequestHeaders(s.method, target, authority, h, s.head);
       return '';
     }
@@ -264,7 +269,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     res.rqActive++;
     this.cancelled = false;
     if (this.action.autoHostRewrite) this.headString = this.buildHead(host);
-    if (cluster.spec.protocol === 'http2') this.startH2(cluster, host);
+    if (this.useH2) this.startH2(cluster, host);
     else cluster.pool(host).acquire(this);
   }
 

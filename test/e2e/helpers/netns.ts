@@ -126,8 +126,14 @@ export async function createTopology(created: string[]): Promise<Topology> {
   };
   mkdirSync(OWNERS, { recursive: true });
   for (const ns of [t.app, t.srv]) {
+    // Written first, so a concurrent run never mistakes this namespace for a dead run's leftover.
     writeFileSync(join(OWNERS, ns), String(process.pid));
-    await sh('ip', ['netns', 'add', ns]);
+    try {
+      await sh('ip', ['netns', 'add', ns]);
+    } catch (e) {
+      rmSync(join(OWNERS, ns), { force: true });
+      throw e;
+    }
     created.push(ns);
     await inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
   }

@@ -1,4 +1,4 @@
-/* global process, console, Buffer */
+/* global process, Buffer */
 /**
  * Runs inside a network namespace (`ip netns exec NS node servers.mjs '<json>'`), long-lived:
  *   {"role":"server","ips":[...],"httpPorts":[...],"echoPort":N,"grpcPort":N,"proto":"path"}
@@ -60,9 +60,10 @@ if (cfg.role === 'app') {
     for (const port of cfg.httpPorts) await listen(httpServer('server', port), port, ip);
     const echo = net.createServer((s) => {
       let n = 0;
+      const peer = s.remoteAddress;
       s.on('data', (d) => (n += d.length));
       s.on('error', () => {});
-      s.on('close', () => emit({ event: 'tcp', port: cfg.echoPort, peer: s.remoteAddress, bytes: n }));
+      s.on('close', () => emit({ event: 'tcp', port: cfg.echoPort, peer, bytes: n }));
       s.pipe(s);
     });
     await listen(echo, cfg.echoPort, ip);

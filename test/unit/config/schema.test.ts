@@ -323,6 +323,9 @@ describe('upstream bind address', () => {
     expect(s.clusters.b!.upstreamBindAddress).toBe('127.0.0.8');
     expect(s.clusters.InboundPassthroughCluster!.upstreamBindAddress).toBe('127.0.0.6');
     expect(s.clusters.PassthroughCluster!.upstreamBindAddress).toBe('');
+    // Istio's passthrough clusters keep the downstream protocol (h2 in → h2c out).
+    expect(s.clusters.PassthroughCluster!.protocol).toBe('downstream');
+    expect(s.clusters.a!.protocol).toBe('http1');
   });
 
   it('rejects a source address that is not an IP, naming the key', () => {
