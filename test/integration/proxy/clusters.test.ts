@@ -142,12 +142,14 @@ clusters:
   it('LEAST_REQUEST sends fewer requests to a slow endpoint', async () => {
     const lrAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     try {
-      const names = await runMany(120, 8, async () => who(await request(port, { path: '/lr', agent: lrAgent })));
+      const n = 240;
+      const names = await runMany(n, 8, async () => who(await request(port, { path: '/lr', agent: lrAgent })));
       const t = tally(names);
       const slowN = t.get('slow') ?? 0;
-      // Round robin or random would give the slow endpoint a third (40); two choices among three
-      // hosts pick it only when both draws are the slow one (~1/9).
-      expect(slowN).toBeLessThan(120 * 0.2);
+      // Round robin or random would give the slow endpoint a third (80); two choices among three
+      // hosts pick it only when both draws are the slow one (~1/9). 240 requests keep the
+      // sampling noise of a loaded CI machine well inside the 20% bound.
+      expect(slowN).toBeLessThan(n * 0.2);
       expect(slowN).toBeLessThan((t.get('fast1') ?? 0) / 2);
       expect(slowN).toBeLessThan((t.get('fast2') ?? 0) / 2);
     } finally {
