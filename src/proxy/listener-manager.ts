@@ -17,6 +17,7 @@ import type { ListenerRuntime, OriginalDestination, OriginalDstQuery } from './h
 import { resolveOriginalDestination } from './original-dst.js';
 import { proxyTcp } from './tcp/tcp-proxy.js';
 import { IstioMetrics } from '../observability/metrics.js';
+import { newStreamInfo } from './stream-info.js';
 import { looksLikeTls, parseClientHello } from './tls-client-hello.js';
 import { looksLikeHttp1, looksLikeHttp2Preface, maybePartialHttp2Preface } from './sniff.js';
 import { Http2Listener } from './http2/server.js';
@@ -182,8 +183,16 @@ class RunningListener implements ListenerRuntime {
     });
   }
 
+  /** A request rejected before it became a stream still counts in Istio's metrics (as Envoy's do). */
   onProtocolError(status: number, flag: string, remoteAddress: string): void {
     this.deps.logger.debug({ listener: this.spec.name, status, flag, remoteAddress }, 'rejected a malformed request');
+    const info = newStreamInfo();
+    info.responseCode = status;
+    info.responseFlags = flag;
+    info.direction = this.spec.direction;
+    info.listenerName = this.spec.name;
+    info.downstreamRemoteAddress = remoteAddress;
+    this.metrics.recordHttp(info);
   }
 
   /** Stop accepting; idle keep-alive connections close now, busy ones after their response. */

@@ -92,6 +92,13 @@ clusters:
     }
   });
 
+  it('counts rejected malformed requests in istio_requests_total with flag DPE', async () => {
+    await raw(sc.port('main'), 'GET / HTTP/1.1\r\nHost : a\r\n\r\n');
+    const prom = (await request(sc.sidecar.adminPort, { path: '/stats/prometheus' })).body;
+    const line = prom.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="400"') && l.includes('response_flags="DPE"'));
+    expect(line).toBeDefined();
+  });
+
   it('answers 431 to an oversized request head', async () => {
     const reply = await raw(sc.port('main'), `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
     expect(statusOf(reply)).toBe(431);
