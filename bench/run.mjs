@@ -45,10 +45,17 @@ const HELP = `usage: node bench/run.mjs [options]
   --proxy-cpu C       core the proxy is pinned to (default 0)
   --load-cpu C        core for wrk, the latency client and the upstream (default 1)
   --ready-timeout D   how long capa-runtime may take to become ready (default 5s)
+  --suite S           http (default), grpc, tcp, or all (http, then grpc, then tcp); see bench/README.md
+  --streams N         grpc: concurrent unary calls in flight on the one channel (default 16)
+  --grpc-size N       grpc: message size in bytes (default 32)
+  --tcp-bytes SIZE    tcp: bytes per transfer (default 2GiB; e.g. 512MiB, 4GiB, 1e9)
+  --tcp-chunk SIZE    tcp: client write size (default 1MiB)
+  --profile           grpc/tcp: one extra capa-runtime run under node --cpu-prof, summarised in the report
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
                       (run through sh; gets the same env ports; must answer GET :$ADMIN_PORT/ready)
+  CAPA_MAIN           grpc/tcp suites: main.js to run instead of dist/main.js (with their own bench/*.yaml)
   NGINX_BIN           nginx binary (default /usr/sbin/nginx)
 `;
 
@@ -71,6 +78,12 @@ const { values: argv } = parseArgs({
     'proxy-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
     'ready-timeout': { type: 'string', default: '5s' },
+    suite: { type: 'string', default: 'http' },
+    streams: { type: 'string', default: '16' },
+    'grpc-size': { type: 'string', default: '32' },
+    'tcp-bytes': { type: 'string', default: '2GiB' },
+    'tcp-chunk': { type: 'string', default: '1MiB' },
+    profile: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -78,6 +91,16 @@ if (argv.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
+
+function parseSize(text, name) {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(String(text).trim());
+  if (!m) throw new Error(`bad ${name}: ${text} (use e.g. 2GiB, 512MiB, 1e9)`);
+  const unit = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 }[(m[2] ?? 'b').toLowerCase()];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], all: ['http', 'grpc', 'tcp'] };
+if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp or all)`);
 
 const nproc = os.availableParallelism?.() ?? os.cpus().length;
 const opts = {
@@ -405,8 +428,36 @@ async function main() {
   log(`raw results: ${file}`);
 }
 
+/** The grpc and tcp suites (bench/grpc.mjs, bench/tcp.mjs): markdown to stdout, JSON to results/. */
+async function runSuite(suite) {
+  installCleanupHandlers();
+  pinSelf(opts.loadCpu);
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const suiteOpts = {
+    ...opts,
+    streams: Math.max(1, Number(argv.streams) || 16),
+    grpcSize: Math.max(1, Number(argv['grpc-size']) || 32),
+    tcpBytes: Math.max(1, parseSize(argv['tcp-bytes'], '--tcp-bytes')),
+    tcpChunk: Math.max(1024, parseSize(argv['tcp-chunk'], '--tcp-chunk')),
+    profile: argv.profile,
+    resultsDir,
+  };
+  const { markdown, json } =
+    suite === 'grpc'
+      ? await (await import('./grpc.mjs')).runGrpcSuite(suiteOpts, log)
+      : await (await import('./tcp.mjs')).runTcpSuite(suiteOpts, log);
+  process.stdout.write(`${markdown}\n`);
+  const file = join(resultsDir, `${json.environment.date.replace(/[:.]/g, '-')}-${suite}.json`);
+  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  log(`raw results: ${file}`);
+}
+
 try {
-  await main();
+  for (const suite of SUITES[argv.suite]) {
+    if (suite === 'http') await main();
+    else await runSuite(suite);
+  }
   await cleanup();
 } catch (err) {
   if (err.message !== 'benchmark is stopping') console.error(`bench failed: ${err.stack ?? err.message}`);

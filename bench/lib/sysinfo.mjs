@@ -13,7 +13,8 @@ export function sysinfo(extra = {}) {
   return {
     date: new Date().toISOString(),
     kernel: os.release(),
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    // os.cpus(), not availableParallelism(): the orchestrator may already be pinned to one core.
+    nproc: os.cpus().length,
     cpuModel,
     node: process.version,
     loadavgBefore: os.loadavg()[0],
