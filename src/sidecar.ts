@@ -21,6 +21,9 @@ import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
 import { tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
 
+/** glibc malloc settings for data-plane processes (see the README, "Benchmark"). */
+export const GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=268435456';
+
 export interface SidecarOptions {
   readonly configPath: string;
   /** Overrides `concurrency:` of the file (CLI --concurrency). */
@@ -122,7 +125,15 @@ export class Sidecar {
     setupRateLimiterPrimary();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.concurrency; i++) {
-      const w = cluster.fork({ CAPA_WORKER: '1', CAPA_WORKER_ID: String(i), CAPA_WORKER_COUNT: String(this.concurrency), CAPA_LOG_LEVEL: this.opts.logLevel ?? '' });
+      const w = cluster.fork({
+        CAPA_WORKER: '1',
+        CAPA_WORKER_ID: String(i),
+        CAPA_WORKER_COUNT: String(this.concurrency),
+        CAPA_LOG_LEVEL: this.opts.logLevel ?? '',
+        // Keep freed socket buffers in the heap instead of trimming it back to the kernel after each
+        // GC: without it, bulk TCP runs at 0.2 GB/s on page faults (bench/README.md, TCP suite).
+        GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? GLIBC_TUNABLES,
+      });
       this.workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {
