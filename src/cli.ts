@@ -14,6 +14,8 @@ Options:
   --validate           check the configuration, print the problems, exit 0 (valid) or 1
   --concurrency N      data-plane worker processes (overrides 'concurrency:' in the file)
   --log-level LEVEL    trace|debug|info|warn|error|fatal (overrides 'logLevel:')
+  --policy-dir PATH    watched directory of FlowControlPolicy YAML files (repeatable; adds to
+                       'flowControl.policyDirs:')
   --help, -h           this text
   --version            print the version
 
@@ -25,6 +27,8 @@ export interface CliOptions {
   readonly validate: boolean;
   readonly concurrency: number | undefined;
   readonly logLevel: string | undefined;
+  /** `--policy-dir`, in order (relative to the working directory). */
+  readonly policyDirs: readonly string[];
   readonly help: boolean;
   readonly version: boolean;
 }
@@ -41,6 +45,7 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
         validate: { type: 'boolean', default: false },
         concurrency: { type: 'string' },
         'log-level': { type: 'string' },
+        'policy-dir': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -63,6 +68,7 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
     validate: v.validate ?? false,
     concurrency,
     logLevel: v['log-level'],
+    policyDirs: v['policy-dir'] ?? [],
     help: v.help ?? false,
     version: v.version ?? false,
   };

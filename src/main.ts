@@ -46,9 +46,13 @@ async function main(): Promise<number | null> {
   }
   if (opts.validate) {
     try {
-      const { snapshot } = loadConfigFile(opts.config, { filters: builtinFilterRegistry() });
-      process.stdout.write(`${opts.config}: valid (${snapshot.listeners.length} listeners, ${Object.keys(snapshot.clusters).length} clusters)\n`);
-      return 0;
+      const { snapshot } = loadConfigFile(opts.config, { filters: builtinFilterRegistry(), policyDirs: opts.policyDirs });
+      const fc = snapshot.flowControl;
+      for (const r of fc.rejected) process.stderr.write(`policy ${r.name} (${r.source}) rejected:\n  ${r.errors.join('\n  ')}\n`);
+      process.stdout.write(
+        `${opts.config}: valid (${snapshot.listeners.length} listeners, ${Object.keys(snapshot.clusters).length} clusters, ${fc.policies.length} flow-control policies${fc.rejected.length ? `, ${fc.rejected.length} rejected` : ''})\n`,
+      );
+      return fc.rejected.length ? 1 : 0;
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`${e.message}\n`);
@@ -60,7 +64,7 @@ async function main(): Promise<number | null> {
   const logger = createLogger(opts.logLevel ?? 'info');
   let sidecar: Sidecar;
   try {
-    sidecar = await Sidecar.start({ configPath: opts.config, concurrency: opts.concurrency, logger, logLevel: opts.logLevel, exitOnDrain: true });
+    sidecar = await Sidecar.start({ configPath: opts.config, policyDirs: opts.policyDirs, concurrency: opts.concurrency, logger, logLevel: opts.logLevel, exitOnDrain: true });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`capa-runtime: ${e.message}\n`);

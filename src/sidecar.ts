@@ -19,7 +19,11 @@ import { DataPlane } from './proxy/data-plane.js';
 import { flushAccessLogs } from './filters/access-log/index.js';
 import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
 import { tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
+import { policiesAdminHandler } from './filters/flow-control/admin.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
+import { ComponentManager } from './components/manager.js';
+import { builtinComponentRegistry } from './components/index.js';
+import { startRuntimeHttpServer } from './runtime-api/http/server.js';
 
 /** glibc malloc settings for data-plane processes (see the README, "Benchmark"). */
 export const GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=268435456';
@@ -32,6 +36,8 @@ export interface SidecarOptions {
   readonly env?: Record<string, string | undefined>;
   /** Fixed log level (CLI --log-level); when absent the file's `logLevel` applies. */
   readonly logLevel?: string;
+  /** Watched FlowControlPolicy directories besides the config's (CLI --policy-dir). */
+  readonly policyDirs?: readonly string[];
   /** Exit the process when drained (the CLI); tests keep the process. */
   readonly exitOnDrain?: boolean;
 }
@@ -44,6 +50,9 @@ export class Sidecar {
   private readonly workers: Worker[] = [];
   private servers: ListeningServer[] = [];
   private admin: ListeningServer | null = null;
+  /** Runtime API components (primary only) and the Dapr-compatible HTTP API over them. */
+  private components: ComponentManager | null = null;
+  private runtimeHttp: ListeningServer | null = null;
   private state: 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' = 'PRE_INITIALIZING';
   private concurrency = 1;
   private readonly opts: SidecarOptions;
@@ -62,7 +71,7 @@ export class Sidecar {
     const filters = builtinFilterRegistry();
     this.watcher = new ConfigWatcher(
       opts.configPath,
-      { filters, env: opts.env },
+      { filters, env: opts.env, policyDirs: opts.policyDirs },
       {
         onSnapshot: (s) => void this.apply(s),
         onError: (e) => this.logger.error({ file: opts.configPath, error: e.message }, 'configuration rejected; the running configuration stays in force'),
@@ -97,6 +106,7 @@ export class Sidecar {
       await this.startWorkers(snap);
     }
     await this.startServers(snap);
+    await this.startRuntime(snap);
     process.on('SIGHUP', this.onSighup);
     this.state = 'LIVE';
     this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency }, 'capa-runtime ready');
@@ -105,6 +115,7 @@ export class Sidecar {
   private async apply(snap: Snapshot): Promise<void> {
     try {
       this.applyLogLevel(snap);
+      this.warnComponentsChanged(snap);
       if (this.dataPlane) await this.dataPlane.apply(snap);
       else for (const w of this.workers) this.send(w, { t: 'snapshot', snap });
       this.logger.info({ version: snap.version }, 'configuration applied');
@@ -211,6 +222,7 @@ export class Sidecar {
       getLogLevel: () => this.logger.level,
       quit: () => void this.drain('admin /quitquitquit'),
       extraHandlers: {
+        '/policies': policiesAdminHandler({ flowControl: () => this.watcher.current.flowControl, metricsText: () => sources.metrics() }),
         '/tcpcopy': (req, res) => {
           const tc = this.dataPlane?.tcpCopy ?? null;
           if (tc !== null) return tcpCopyAdminHandler(tc)(req, res);
@@ -224,6 +236,42 @@ export class Sidecar {
     this.servers.push(await startMetricsServer('0.0.0.0', sc.prometheusPort, ['/stats/prometheus'], sources));
     if (sc.metricsPort !== sc.prometheusPort) this.servers.push(await startMetricsServer('0.0.0.0', sc.metricsPort, ['/metrics', '/stats/prometheus'], sources));
     this.servers.push(await startReadinessServer('0.0.0.0', sc.readinessPort, sources));
+  }
+
+  // === impl runtime API ===
+
+  /** Build the components (a failing one is reported and retried, never fatal), then serve the HTTP API. */
+  private async startRuntime(snap: Snapshot): Promise<void> {
+    this.components = new ComponentManager(builtinComponentRegistry(), this.logger);
+    this.startedComponents = JSON.stringify(snap.components);
+    await this.components.start(snap.components);
+    const components = this.components;
+    this.runtimeHttp = await startRuntimeHttpServer({
+      host: '127.0.0.1',
+      port: snap.sidecar.port,
+      appId: () => this.watcher.current.app.id,
+      stores: { get: (n) => components.stateStore(n), names: () => components.stateStoreNames() },
+      components: () => components.statuses(),
+      healthy: () => this.state === 'LIVE',
+      logger: this.logger,
+    }).catch(async (e: unknown) => {
+      await components.close();
+      throw e;
+    });
+    this.servers.push(this.runtimeHttp);
+  }
+
+  private startedComponents = '[]';
+
+  private warnComponentsChanged(snap: Snapshot): void {
+    if (this.components !== null && JSON.stringify(snap.components) !== this.startedComponents) {
+      this.logger.warn({}, 'components changed in the configuration; they apply at the next restart');
+    }
+  }
+
+  /** Actual port of the runtime HTTP API (sidecar.port 0 in tests). */
+  get runtimeHttpPort(): number {
+    return this.runtimeHttp?.port ?? 0;
   }
 
   get adminPort(): number {
@@ -277,6 +325,8 @@ export class Sidecar {
     for (const w of this.workers) if (!w.isDead()) w.kill();
     await Promise.all(this.servers.map((s) => s.close()));
     this.servers = [];
+    await this.components?.close();
+    this.components = null;
     await flushAccessLogs();
   }
 }

@@ -8,6 +8,8 @@ import type { FilterRegistry } from '../filters/registry.js';
 import {
   deepFreeze,
   type ClusterSpec,
+  type FilterConfigSpec,
+  type FlowControlSettings,
   type ListenerSpec,
   type LoadAssignment,
   type NodeInfo,
@@ -26,6 +28,11 @@ import {
   checkRouteConfig,
 } from './compile-routes.js';
 import { originalDstCluster } from './schema-clusters.js';
+import { FLOW_CONTROL_FILTER_NAME } from '../filters/flow-control/factory.js';
+import { NO_FLOW_CONTROL } from './policies.js';
+import { compileComponents } from './compile-components.js';
+import { builtinComponentRegistry } from '../components/index.js';
+import type { ComponentRegistry } from '../components/registry.js';
 
 /** Istio's inbound passthrough source address (IPv4); the app sees inbound traffic from it. */
 const INBOUND_PASSTHROUGH_SOURCE = '127.0.0.6';
@@ -43,6 +50,10 @@ export interface CompileOptions {
   readonly file?: string;
   /** Maps problems to line:col; load.ts passes one over the parsed YAML. */
   readonly locate?: Locator;
+  /** Checked policy documents (load.ts, policies.ts); none by default. */
+  readonly flowControl?: FlowControlSettings;
+  /** Component types for `components:`; the built-in ones by default. */
+  readonly components?: ComponentRegistry;
 }
 
 const INTERCEPTION_PATH = ['sidecar', 'traffic', 'interception'];
@@ -84,6 +95,22 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     if (l.routes) addRouteConfig({ name: l.name, ...l.routes }, ['listeners', i, 'routes'], ['listeners', i, 'routes']);
   });
 
+  // --- flow control: one filter at the front of every HTTP chain, only when a policy is in force ---
+  const flowControl = opts.flowControl ?? NO_FLOW_CONTROL;
+  cfg.listeners.forEach((l, i) =>
+    l.httpFilters?.forEach((f, j) => {
+      if (opts.filters.get(f.name)?.name === FLOW_CONTROL_FILTER_NAME) {
+        problems.add(['listeners', i, 'httpFilters', j, 'name'], `${FLOW_CONTROL_FILTER_NAME} is added by the compiler when FlowControlPolicy documents exist; do not list it`);
+      }
+    }),
+  );
+  let flowFilter: FilterConfigSpec | null = null;
+  if (flowControl.policies.length > 0) {
+    if (!opts.filters.get(FLOW_CONTROL_FILTER_NAME)) problems.add(['flowControl'], `flow-control policies need the http filter ${FLOW_CONTROL_FILTER_NAME}, which is not registered`);
+    flowFilter = { name: FLOW_CONTROL_FILTER_NAME, config: { policies: flowControl.policies }, disabled: false };
+  }
+  const withFlow = (chain: FilterConfigSpec[]): FilterConfigSpec[] => (flowFilter === null ? chain : [flowFilter, ...chain]);
+
   // --- listeners ---
   const listeners: ListenerSpec[] = [];
   const listenerPaths: ConfigPath[] = [];
@@ -94,7 +121,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     ] as const;
     for (const [name, port, kind, direction, tcpCluster, key] of capture) {
       const parsed = listenerSchema.parse({ name, port, protocol: 'auto', routeConfig: name, tcpCluster, trafficDirection: direction });
-      listeners.push(toListenerSpec(parsed, kind, compileHttpFilters(undefined, [...INTERCEPTION_PATH, key], opts.filters, problems)));
+      listeners.push(toListenerSpec(parsed, kind, withFlow(compileHttpFilters(undefined, [...INTERCEPTION_PATH, key], opts.filters, problems))));
       listenerPaths.push([...INTERCEPTION_PATH, key]);
     }
   }
@@ -106,11 +133,12 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
       problems.add([...at, 'routeConfig'], `unknown route configuration '${l.routeConfig}' (defined: ${known.length ? known.join(', ') : 'none'})`);
     }
     if (l.tcpCluster !== undefined && !clusterNames.has(l.tcpCluster)) problems.add([...at, 'tcpCluster'], `unknown cluster '${l.tcpCluster}'`);
-    const filters = l.protocol === 'tcp' ? [] : compileHttpFilters(l.httpFilters, l.httpFilters ? [...at, 'httpFilters'] : [...at, 'name'], opts.filters, problems);
+    const filters = l.protocol === 'tcp' ? [] : withFlow(compileHttpFilters(l.httpFilters, l.httpFilters ? [...at, 'httpFilters'] : [...at, 'name'], opts.filters, problems));
     listeners.push(toListenerSpec(l, 'plain', filters));
     listenerPaths.push([...at, 'port']);
   });
   checkAddresses(cfg, listeners, listenerPaths, problems);
+  const components = compileComponents(cfg.components, opts.components ?? builtinComponentRegistry(), problems);
 
   problems.throwIfAny(opts.file ?? 'config', opts.locate);
 
@@ -137,6 +165,8 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     endpoints,
     accessLog: { ...cfg.accessLog },
     tcpCopy: { ...cfg.tcpCopy },
+    flowControl,
+    components,
     drainTimeMs: cfg.drainTime,
     concurrency: cfg.concurrency,
     logLevel: cfg.logLevel,

@@ -4,14 +4,16 @@
  * details read `sidecar.yaml:12:7: clusters[0].connectTimeout: expected a duration ...`.
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { FilterRegistry } from '../filters/registry.js';
-import type { Snapshot } from './snapshot.js';
+import type { FlowControlSettings, Snapshot } from './snapshot.js';
 import { substituteEnv, type Env } from './env.js';
 import { problemsFromZod, problemsToError, yamlLocator } from './locate.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { compileConfig } from './compile.js';
+import { compilePolicies, policyDirsOf, readPolicySources, type PolicySource } from './policies.js';
 
 export interface LoadOptions {
   readonly filters: FilterRegistry;
@@ -19,11 +21,17 @@ export interface LoadOptions {
   readonly version?: string;
   /** For `${NAME}` substitution and node defaults; default process.env. */
   readonly env?: Env;
+  /** More policy directories (CLI `--policy-dir`), relative to the working directory. */
+  readonly policyDirs?: readonly string[];
+  /** Flow control in force: an invalid policy document keeps its last good version from here. */
+  readonly previousFlowControl?: FlowControlSettings;
 }
 
 export interface Loaded {
   readonly snapshot: Snapshot;
   readonly config: ParsedConfig;
+  /** The policy files read (the watcher compares them to see whether anything changed). */
+  readonly policySources: readonly PolicySource[];
 }
 
 /** Parse, validate and compile YAML text. `file` names the source in messages. Throws ConfigError. */
@@ -55,8 +63,19 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions): L
   const parsed = configSchema.safeParse(raw ?? {});
   if (!parsed.success) throw problemsToError(file, problemsFromZod(parsed.error.issues), locate);
 
-  const snapshot = compileConfig(parsed.data, { filters: opts.filters, version: opts.version ?? '1', env, file, locate });
-  return { snapshot, config: parsed.data };
+  const dirs = policyDirsOf(parsed.data.flowControl.policyDirs, dirname(file), opts.policyDirs);
+  const { sources, unreadable } = readPolicySources(dirs);
+  const flowControl = compilePolicies({
+    mainFile: file,
+    inline: parsed.data.flowControl.policies,
+    mainLocate: locate,
+    dirs,
+    sources,
+    unreadable,
+    previous: opts.previousFlowControl,
+  });
+  const snapshot = compileConfig(parsed.data, { filters: opts.filters, version: opts.version ?? '1', env, file, locate, flowControl });
+  return { snapshot, config: parsed.data, policySources: sources };
 }
 
 /** Read and load a file; a read failure is a ConfigError too. */

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { durationMs, describe } from './units.js';
 import { byType, exactlyOne, int, list, nonEmpty, port, text } from './schema-common.js';
-import type { CircuitBreakerThresholds, ClusterSpec, ClusterType, EndpointSpec, HealthCheckSpec, LoadAssignment } from './snapshot.js';
+import type { CircuitBreakerThresholds, ClusterSpec, ClusterType, EndpointSpec, HealthCheckSpec, LoadAssignment, OutlierDetectionSpec } from './snapshot.js';
 
 const CLUSTER_TYPES = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'ORIGINAL_DST', 'EDS'] as const;
 const LB_POLICIES = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'CLUSTER_PROVIDED'] as const;
@@ -152,6 +152,27 @@ const percent = byType('a percentage or {value: ...}', {
   object: z.strictObject({ value: z.number().min(0).max(100) }).transform((p) => p.value),
 });
 
+/** Envoy OutlierDetection (consecutive errors); Envoy's defaults. */
+const outlierDetection = z
+  .strictObject({
+    consecutive5xx: int(0).default(5),
+    consecutiveGatewayFailure: int(0).default(5),
+    interval: durationMs.default(10_000),
+    baseEjectionTime: durationMs.default(30_000),
+    maxEjectionTime: durationMs.default(300_000),
+    maxEjectionPercent: percent.default(10),
+  })
+  .transform(
+    (o): OutlierDetectionSpec => ({
+      consecutive5xx: o.consecutive5xx,
+      consecutiveGatewayFailure: o.consecutiveGatewayFailure,
+      intervalMs: Math.max(1, o.interval),
+      baseEjectionTimeMs: o.baseEjectionTime,
+      maxEjectionTimeMs: Math.max(o.maxEjectionTime, o.baseEjectionTime),
+      maxEjectionPercent: o.maxEjectionPercent,
+    }),
+  );
+
 export interface ParsedCluster {
   readonly cluster: ClusterSpec;
   readonly loadAssignment: LoadAssignment;
@@ -168,6 +189,7 @@ export const clusterSchema = z
     loadAssignment: loadAssignment.optional(),
     healthChecks: list(healthCheck).default([]),
     circuitBreakers: circuitBreakers.optional(),
+    outlierDetection: z.preprocess((v) => (v === null ? {} : v), outlierDetection).optional(),
     idleTimeout: durationMs.default(3_600_000),
     maxRequestsPerConnection: int(0).default(0),
     dnsRefreshRate: durationMs.default(5000),
@@ -215,6 +237,7 @@ export const clusterSchema = z
       healthChecks: c.healthChecks,
       healthyPanicThreshold: c.commonLbConfig?.healthyPanicThreshold ?? 50,
       upstreamBindAddress: bindAddress(c.upstreamBindConfig?.sourceAddress),
+      outlierDetection: c.outlierDetection ?? null,
     };
     return { cluster, loadAssignment: { clusterName: c.name, endpoints: eps.map((e) => e.ep) } };
   });

@@ -12,6 +12,7 @@ import { bool, int, ipAddress, list, nonEmpty, port, portOrZero, text } from './
 import { clusterSchema } from './schema-clusters.js';
 import { tcpCopyConfigSchema } from '../filters/tcp-copy/config.js';
 import { inlineRouteConfig, namedRouteConfig } from './schema-routes.js';
+import { componentsSchema } from './schema-components.js';
 
 /** One HTTP filter of a listener's chain; `config` is checked by the filter's own factory. */
 const httpFilter = z
@@ -104,9 +105,13 @@ export const configSchema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
     accessLog: z.strictObject({ path: text.default(''), format: z.enum(['json', 'text']).default('json') }).prefault({}),
     tcpCopy: tcpCopyConfigSchema.prefault({}),
+    /** FlowControlPolicy documents (each checked on its own, see policies.ts) and watched directories. */
+    flowControl: z.strictObject({ policies: list(z.unknown()).default([]), policyDirs: list(nonEmpty).default([]) }).prefault({}),
     listeners: list(listenerSchema).default([]),
     routes: list(namedRouteConfig).default([]),
     clusters: list(clusterSchema).default([]),
+    /** Runtime API backends (Dapr components); checked against the registry in compile-components.ts. */
+    components: componentsSchema,
   })
   .superRefine((c, ctx) => {
     if (c.mode === 'proxyless' && c.sidecar.traffic.interception.enabled) {

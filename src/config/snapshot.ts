@@ -23,6 +23,10 @@ export interface Snapshot {
   readonly accessLog: AccessLogSettings;
   /** Layotto-style TCP copy of sampled capture-listener connections into pcap files. */
   readonly tcpCopy: TcpCopySettings;
+  /** FlowControlPolicy documents in force, and the rejected ones (src/config/policies.ts). */
+  readonly flowControl: FlowControlSettings;
+  /** Runtime API components (state stores, ...), built by the primary's ComponentManager. */
+  readonly components: readonly ComponentSpec[];
   readonly drainTimeMs: number;
   readonly concurrency: number;
   readonly logLevel: LogLevel;
@@ -79,6 +83,44 @@ export interface TcpCopySettings {
   readonly maxFileSize: number;
   readonly directory: string;
   readonly ports: readonly number[];
+}
+
+export interface FlowControlSettings {
+  /** Watched policy directories, absolute (config `flowControl.policyDirs` + CLI `--policy-dir`). */
+  readonly policyDirs: readonly string[];
+  /** In document order; the first matching policy applies to a request. */
+  readonly policies: readonly FlowPolicySpec[];
+  readonly rejected: readonly RejectedPolicy[];
+}
+
+export interface FlowPolicySpec {
+  readonly name: string;
+  /** The file it came from (`main.yaml#flowControl.policies[0]` for inline ones). */
+  readonly source: string;
+  /** The spec as written; the flow_control filter parses it. */
+  readonly spec: unknown;
+  readonly hash: string;
+  /** Its document is now invalid; this is the last good version, kept in force. */
+  readonly stale: boolean;
+}
+
+export interface RejectedPolicy {
+  readonly source: string;
+  /** metadata.name when readable, else `#<document index>`. */
+  readonly name: string;
+  /** `file:line:col: path: reason`. */
+  readonly errors: readonly string[];
+  /** The previous good version of the document stays in force. */
+  readonly keptPrevious: boolean;
+}
+
+/** One `components:` entry (a Dapr component): metadata as written, checked by the type's schema. */
+export interface ComponentSpec {
+  readonly name: string;
+  /** `state.memory`, `state.redis`, ... */
+  readonly type: string;
+  readonly version: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
 }
 
 // === Listeners ===
@@ -288,6 +330,22 @@ export interface ClusterSpec {
    * rules let the proxy's connection to the app through.
    */
   readonly upstreamBindAddress: string;
+  /** Envoy outlier_detection (passive health checking); null when the cluster has none. */
+  readonly outlierDetection: OutlierDetectionSpec | null;
+}
+
+/** Envoy OutlierDetection, the consecutive-error subset (see src/proxy/cluster/outlier.ts). */
+export interface OutlierDetectionSpec {
+  /** Consecutive 5xx (connect failures and resets count as 503) that eject a host; 0 = off. */
+  readonly consecutive5xx: number;
+  /** Consecutive 502/503/504 (and connect failures, resets, timeouts) that eject a host; 0 = off. */
+  readonly consecutiveGatewayFailure: number;
+  /** How often ejections are reviewed (un-ejection happens on these ticks). */
+  readonly intervalMs: number;
+  readonly baseEjectionTimeMs: number;
+  readonly maxEjectionTimeMs: number;
+  /** At most this percent of the cluster's hosts ejected at once. */
+  readonly maxEjectionPercent: number;
 }
 
 export interface CircuitBreakerThresholds {

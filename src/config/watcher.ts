@@ -3,12 +3,17 @@
  * Kubernetes ConfigMaps replace a file by rename (ConfigMaps swap the `..data` symlink), which
  * a watch on the file itself would lose. Events are debounced (~100 ms), unchanged text is
  * ignored, and a bad edit is reported while the last good Snapshot stays in force.
+ *
+ * The policy directories (`flowControl.policyDirs`, `--policy-dir`) are watched too: a change of
+ * any `*.yaml` in them rebuilds the Snapshot. Policy documents stand alone (policies.ts): an
+ * invalid one is logged and listed as rejected while its last good version stays in force.
  */
 import { watch, realpathSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { Snapshot } from './snapshot.js';
-import { loadConfigText, readConfigText, type LoadOptions } from './load.js';
+import type { RejectedPolicy, Snapshot } from './snapshot.js';
+import { loadConfigText, readConfigText, type LoadOptions, type Loaded } from './load.js';
+import { readPolicySources, type PolicySource } from './policies.js';
 
 export interface ConfigWatcherCallbacks {
   onSnapshot(s: Snapshot): void;
@@ -21,7 +26,7 @@ export interface ConfigWatcherLog {
   warn(obj: object, msg?: string): void;
 }
 
-export type WatcherOptions = Omit<LoadOptions, 'version'> & {
+export type WatcherOptions = Omit<LoadOptions, 'version' | 'previousFlowControl'> & {
   /** Debounce of file events, ms (default 100). */
   readonly debounceMs?: number;
 };
@@ -39,6 +44,9 @@ export class ConfigWatcher {
   /** Text of the current snapshot, and of the last attempt (good or bad). */
   private goodText = '';
   private lastText = '';
+  /** The policy files of the current snapshot. */
+  private goodPolicies = '';
+  private lastPolicies = '';
   private loads = 0;
   private closed = false;
 
@@ -52,10 +60,11 @@ export class ConfigWatcher {
   /** Load the file (throws ConfigError when it is bad) and start watching. */
   start(): Snapshot {
     const text = readConfigText(this.path);
-    const { snapshot } = loadConfigText(text, this.path, { ...this.opts, version: String(this.loads + 1) });
-    this.accept(text, snapshot);
+    const loaded = this.load(text);
+    this.accept(text, loaded);
+    this.reportPolicies(loaded.snapshot, []);
     this.watchDirs();
-    return snapshot;
+    return loaded.snapshot;
   }
 
   /** The Snapshot in force. */
@@ -82,11 +91,29 @@ export class ConfigWatcher {
 
   // === impl ConfigWatcher ===
 
-  private accept(text: string, snapshot: Snapshot): void {
+  private load(text: string): Loaded {
+    return loadConfigText(text, this.path, { ...this.opts, version: String(this.loads + 1), previousFlowControl: this.snapshot?.flowControl });
+  }
+
+  private accept(text: string, loaded: Loaded): void {
     this.loads++;
-    this.snapshot = snapshot;
+    this.snapshot = loaded.snapshot;
     this.goodText = text;
     this.lastText = text;
+    this.goodPolicies = policyKey(loaded.policySources);
+    this.lastPolicies = this.goodPolicies;
+  }
+
+  /** Log rejected policy documents that were not rejected (with the same errors) before. */
+  private reportPolicies(s: Snapshot, before: readonly RejectedPolicy[]): void {
+    const seen = new Set(before.map((r) => JSON.stringify(r)));
+    for (const r of s.flowControl.rejected) {
+      if (seen.has(JSON.stringify(r))) continue;
+      this.log.warn(
+        { source: r.source, policy: r.name, details: r.errors, keptPrevious: r.keptPrevious },
+        r.keptPrevious ? 'flow-control policy rejected; its previous version stays in force' : 'flow-control policy rejected; the other policies stay in force',
+      );
+    }
   }
 
   /** `force`: re-evaluate a text that already failed (explicit reload); events skip it. */
@@ -104,16 +131,23 @@ export class ConfigWatcher {
       this.fail(err as ConfigError);
       return false;
     }
-    if (text === this.goodText) {
+    // Policy files of the directories in force (a changed main file may name others: it reloads anyway).
+    const policies = policyKey(readPolicySources(this.snapshot?.flowControl.policyDirs ?? []).sources);
+    if (text === this.goodText && policies === this.goodPolicies) {
       this.lastText = text;
+      this.lastPolicies = policies;
       return true;
     }
-    if (text === this.lastText && !force) return false;
+    if (text === this.lastText && policies === this.lastPolicies && !force) return false;
     this.lastText = text;
+    this.lastPolicies = policies;
     try {
-      const { snapshot } = loadConfigText(text, this.path, { ...this.opts, version: String(this.loads + 1) });
-      this.accept(text, snapshot);
-      this.log.info({ file: this.path, version: snapshot.version }, 'config reloaded');
+      const before = this.snapshot?.flowControl.rejected ?? [];
+      const loaded = this.load(text);
+      const snapshot = loaded.snapshot;
+      this.accept(text, loaded);
+      this.log.info({ file: this.path, version: snapshot.version, policies: snapshot.flowControl.policies.length }, 'config reloaded');
+      this.reportPolicies(snapshot, before);
       this.watchDirs();
       this.callbacks.onSnapshot(snapshot);
       return true;
@@ -155,6 +189,13 @@ export class ConfigWatcher {
     } catch {
       // gone for now; the directory watch sees it come back
     }
+    for (const dir of this.snapshot?.flowControl.policyDirs ?? []) {
+      if (!wanted.has(dir)) wanted.set(dir, (name) => name === null || name.startsWith('..') || /\.ya?ml$/.test(name));
+      else {
+        const main = wanted.get(dir)!;
+        wanted.set(dir, (name) => main(name) || (name !== null && /\.ya?ml$/.test(name)));
+      }
+    }
     for (const [dir, w] of this.watchers) {
       if (!wanted.has(dir)) {
         w.close();
@@ -174,4 +215,8 @@ export class ConfigWatcher {
       }
     }
   }
+}
+
+function policyKey(sources: readonly PolicySource[]): string {
+  return sources.map((s) => `${s.file}\n${s.text}`).join('\u0000');
 }

@@ -10,8 +10,11 @@ import { istioStatsFactory } from './istio-stats/index.js';
 import { accessLogFactory } from './access-log/index.js';
 import { faultFactory } from './fault/index.js';
 import { localRateLimitFactory } from './local-ratelimit/index.js';
+import { circuitBreakerFactory } from './circuit-breaker/index.js';
+import { tracingFactory } from './tracing/index.js';
+import { flowControlFactory } from './flow-control/index.js';
 
-export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [istioStatsFactory, accessLogFactory, faultFactory, localRateLimitFactory, routerFilter];
+export const BUILTIN_FILTERS: readonly HttpFilterFactory<any, any>[] = [tracingFactory, istioStatsFactory, accessLogFactory, faultFactory, localRateLimitFactory, circuitBreakerFactory, flowControlFactory, routerFilter];
 
 /** Idempotent: registering the same factories twice is a no-op. */
 export function registerBuiltinFilters(registry: FilterRegistry): FilterRegistry {

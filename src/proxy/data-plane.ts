@@ -27,7 +27,7 @@ export class DataPlane {
     /** SO_ORIGINAL_DST reader for capture listeners; default: the native addon, null when it cannot load. */
     socketOriginalDst: SocketOriginalDst | null = loadOriginalDst(logger),
   ) {
-    this.clusters = new ClusterManager(logger);
+    this.clusters = new ClusterManager(logger, registry);
     this.listeners = new ListenerManager({
       filters,
       clusters: this.clusters,

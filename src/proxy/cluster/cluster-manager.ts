@@ -5,11 +5,20 @@
  */
 import type { Logger } from 'pino';
 import type { Snapshot } from '../../config/snapshot.js';
-import { Cluster } from './cluster.js';
+import type { Registry } from 'prom-client';
+import { Cluster, type ClusterHooks } from './cluster.js';
+import { outlierEjectionsCounter } from './outlier.js';
 
 export class ClusterManager {
   private clusters = new Map<string, Cluster>();
-  constructor(private readonly logger: Logger) {}
+  private readonly hooks: ClusterHooks;
+  constructor(
+    private readonly logger: Logger,
+    registry?: Registry,
+  ) {
+    const ejections = registry ? outlierEjectionsCounter(registry) : null;
+    this.hooks = ejections ? { onOutlierEjection: (cluster) => ejections.labels(cluster).inc() } : {};
+  }
 
   async apply(snap: Snapshot): Promise<void> {
     const next = new Map<string, Cluster>();
@@ -22,7 +31,7 @@ export class ClusterManager {
         next.set(name, prev);
         continue;
       }
-      const c = new Cluster(spec, assignment, this.logger);
+      const c = new Cluster(spec, assignment, this.logger, this.hooks);
       next.set(name, c);
       starting.push(c.start());
     }

@@ -11,9 +11,15 @@ import { Host, HostSet, hostsFromAssignment } from './host.js';
 import { createLoadBalancer, type LbContext, type LoadBalancer } from './lb/index.js';
 import { HealthChecker } from './health-check.js';
 import { DnsResolver } from './dns.js';
+import { OutlierDetector } from './outlier.js';
 import type { ClusterStatus } from '../../admin/types.js';
 
 const ORIGINAL_DST_CLEANUP_MS = 5000;
+
+export interface ClusterHooks {
+  /** Outlier detection ejected a host of this cluster (for the ejections counter). */
+  onOutlierEjection?(cluster: string): void;
+}
 
 export class Cluster {
   readonly name: string;
@@ -28,11 +34,12 @@ export class Cluster {
   private dns: DnsResolver | null = null;
   private cleanup: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
+  private readonly outlier: OutlierDetector | null = null;
   /** JSON of the assignment this cluster was built or last updated from. */
   assignmentKey: string;
   readonly specKey: string;
 
-  constructor(spec: ClusterSpec, assignment: LoadAssignment | undefined, logger: Logger) {
+  constructor(spec: ClusterSpec, assignment: LoadAssignment | undefined, logger: Logger, hooks: ClusterHooks = {}) {
     this.name = spec.name;
     this.spec = spec;
     this.logger = logger;
@@ -51,6 +58,20 @@ export class Cluster {
       });
     } else if (spec.type !== 'ORIGINAL_DST') {
       this.setEndpoints(eps);
+    }
+    if (spec.outlierDetection !== null) {
+      this.outlier = new OutlierDetector(spec.outlierDetection, this.hosts, {
+        onChange: () => {
+          this.hosts.refresh();
+          this.lb.refresh();
+        },
+        onEject: (host, reason, ms) => {
+          hooks.onOutlierEjection?.(this.name);
+          this.logger.warn({ cluster: this.name, host: host.key, reason, ejectionMs: ms }, 'outlier detection ejected a host');
+        },
+        onUneject: (host) => this.logger.info({ cluster: this.name, host: host.key }, 'outlier detection returned a host'),
+      });
+      this.outlier.start();
     }
     if (spec.type === 'ORIGINAL_DST') {
       this.cleanup = setInterval(() => this.cleanupOriginalDst(), ORIGINAL_DST_CLEANUP_MS);
@@ -107,6 +128,11 @@ export class Cluster {
 
   pick(ctx: LbContext): Host | null {
     return this.lb.pick(ctx);
+  }
+
+  /** The router's report of one attempt: HTTP status, or 0 for connect failure / reset / timeout. */
+  reportOutcome(host: Host, status: number): void {
+    this.outlier?.report(host, status);
   }
 
   /** ORIGINAL_DST: the host for a connection's original destination, created on first use. */
@@ -173,6 +199,7 @@ export class Cluster {
   close(): void {
     for (const c of this.checkers) c.stop();
     this.checkers = [];
+    this.outlier?.stop();
     this.dns?.stop();
     if (this.cleanup) clearInterval(this.cleanup);
     for (const p of this.pools.values()) p.close();

@@ -25,9 +25,11 @@ export const HEALTH_FLAG_FAILED_EDS_HEALTH = 2;
 export const HEALTH_FLAG_EDS_STATUS_DRAINING = 4;
 /** Set together with FAILED_ACTIVE_HC when the last failed check was a timeout. */
 export const HEALTH_FLAG_ACTIVE_HC_TIMEOUT = 8;
+/** Ejected by outlier detection (Envoy FAILED_OUTLIER_CHECK); set and cleared by outlier.ts. */
+export const HEALTH_FLAG_OUTLIER = 16;
 
 /** Flags that make a host unhealthy (ACTIVE_HC_TIMEOUT is informational only). */
-const UNHEALTHY_MASK = HEALTH_FLAG_FAILED_ACTIVE_HC | HEALTH_FLAG_FAILED_EDS_HEALTH | HEALTH_FLAG_EDS_STATUS_DRAINING;
+const UNHEALTHY_MASK = HEALTH_FLAG_FAILED_ACTIVE_HC | HEALTH_FLAG_FAILED_EDS_HEALTH | HEALTH_FLAG_EDS_STATUS_DRAINING | HEALTH_FLAG_OUTLIER;
 
 export type Locality = EndpointSpec['locality'];
 export type EndpointHealthStatus = EndpointSpec['healthStatus'];
@@ -113,6 +115,7 @@ export class Host {
     if (b === 0) return 'healthy';
     let s = '';
     if (b & HEALTH_FLAG_FAILED_ACTIVE_HC) s += '/failed_active_hc';
+    if (b & HEALTH_FLAG_OUTLIER) s += '/failed_outlier_check';
     if (b & HEALTH_FLAG_FAILED_EDS_HEALTH) s += '/failed_eds_health';
     if (b & HEALTH_FLAG_ACTIVE_HC_TIMEOUT) s += '/active_hc_timeout';
     if (b & HEALTH_FLAG_EDS_STATUS_DRAINING) s += '/eds_status_draining';

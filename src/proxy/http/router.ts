@@ -367,6 +367,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
       this.useHost(host!);
       return;
     }
+    if (host !== null && !headReceived && err.code !== 'CAPA_ERR_UPSTREAM_OVERFLOW') this.cluster!.reportOutcome(host, 0);
     let retriable = false;
     if (r !== null && !headReceived) {
       if (err.code === 'CAPA_ERR_UPSTREAM_CONNECT') retriable = r.onConnectFailure && (this.replayable || this.written === 0);
@@ -423,6 +424,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     if (this.finished) return;
     this.conn?.abort();
     this.h2?.abort();
+    if (!this.headSent && this.host !== null) this.cluster!.reportOutcome(this.host, 0);
     this.endAttempt();
     this.cancelled = true;
     this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.action.timeoutMs}ms`));
@@ -433,6 +435,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   onResponseHead(head: ResponseHead): void {
     const info = this.s.info;
     info.upstreamServiceTimeMs = Math.round(performance.now() - this.attemptStart);
+    if (this.host !== null) this.cluster!.reportOutcome(this.host, head.status);
     const r = this.action.retry;
     if (r !== null && head.status >= 500 || (r !== null && r.onRetriableStatus && r.statusCodes.has(head.status))) {
       const st = head.status;

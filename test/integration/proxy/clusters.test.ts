@@ -425,3 +425,86 @@ clusters:
     expect((await request(port, { path: '/fine' })).status).toBe(200);
   });
 });
+
+// === Outlier detection ===
+
+describe('outlier detection', () => {
+  const ups: Upstream[] = [];
+  let sc: Running;
+  let port: number;
+  const bad: Handler = (_req, res) => {
+    res.statusCode = 500;
+    res.end('broken');
+  };
+  let g1: Upstream;
+  let g2: Upstream;
+  let b1: Upstream;
+  let g3: Upstream;
+  let b2: Upstream;
+  let b3: Upstream;
+
+  beforeAll(async () => {
+    [g1, g2, g3] = await Promise.all(['g1', 'g2', 'g3'].map((n) => startUpstream(n)));
+    [b1, b2, b3] = await Promise.all(['b1', 'b2', 'b3'].map((n) => startUpstream(n, bad)));
+    ups.push(g1, g2, g3, b1, b2, b3);
+    const od = `
+    outlierDetection: { consecutive5xx: 3, interval: 50ms, baseEjectionTime: 300ms, maxEjectionPercent: 50 }`;
+    sc = await startSidecar(`
+listeners:${listener('main')}
+routes:
+  - name: main
+    virtualHosts:
+      - name: main
+        domains: ["*"]
+        routes:
+          - { match: { prefix: /one }, route: { cluster: one-bad } }
+          - { match: { prefix: /two }, route: { cluster: two-bad } }
+clusters:
+  - name: one-bad
+    endpoints: ["127.0.0.1:${g1.port}", "127.0.0.1:${g2.port}", "127.0.0.1:${b1.port}"]${od}
+  - name: two-bad
+    endpoints: ["127.0.0.1:${g3.port}", "127.0.0.1:${b2.port}", "127.0.0.1:${b3.port}"]${od}
+`);
+    port = sc.port('main');
+  });
+  afterAll(async () => {
+    await sc.stop();
+    await Promise.all(ups.map((u) => u.close()));
+  });
+
+  const flags = async (cluster: string, u: Upstream): Promise<string> => {
+    const body = (await admin(sc.sidecar.adminPort, '/clusters')).body;
+    const m = new RegExp(`^${cluster}::127\\.0\\.0\\.1:${u.port}::health_flags::(.*)$`, 'm').exec(body);
+    return m ? m[1]! : 'missing';
+  };
+
+  it('ejects an endpoint after consecutive 5xx, sends it nothing, and returns it after baseEjectionTime', async () => {
+    for (let i = 0; i < 9; i++) await request(port, { path: '/one' });
+    expect(b1.seen.length).toBe(3);
+    expect(await flags('one-bad', b1)).toBe('/failed_outlier_check');
+    expect(await flags('one-bad', g1)).toBe('healthy');
+    const t0 = Date.now();
+    const during: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await request(port, { path: '/one' });
+      expect(r.status).toBe(200);
+      during.push(who(r));
+    }
+    expect(b1.seen.length).toBe(3);
+    expect(tally(during).get('g1')).toBeGreaterThan(0);
+    const prom = (await admin(sc.sidecar.adminPort, '/stats/prometheus')).body;
+    expect(prom).toMatch(/capa_outlier_ejections_total\{cluster="one-bad"\} 1/);
+
+    await waitFor(async () => (await flags('one-bad', b1)) === 'healthy', 2000, 20);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    for (let i = 0; i < 6; i++) await request(port, { path: '/one' });
+    expect(b1.seen.length).toBeGreaterThan(3);
+  });
+
+  it('never ejects more than maxEjectionPercent: 2 bad of 3 with 50 % → one ejected', async () => {
+    for (let i = 0; i < 30; i++) await request(port, { path: '/two' });
+    const f = [await flags('two-bad', b2), await flags('two-bad', b3)];
+    expect(f.filter((x) => x === '/failed_outlier_check').length).toBe(1);
+    expect(await flags('two-bad', g3)).toBe('healthy');
+  });
+});

@@ -185,6 +185,7 @@ describe('defaults', () => {
       healthChecks: [],
       healthyPanicThreshold: 50,
       upstreamBindAddress: '',
+      outlierDetection: null,
     });
     expect(snapshot.endpoints.b).toEqual({
       clusterName: 'b',

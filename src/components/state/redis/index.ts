@@ -1,0 +1,195 @@
+/**
+ * `state.redis`: values in Redis hashes, every write through one Lua script (scripts.ts) so etag
+ * checks, bulk writes and transactions are atomic. The client never queues commands while
+ * disconnected: a call during an outage fails at once with the reason (nothing is acknowledged
+ * that was not stored) while ioredis reconnects in the background.
+ */
+import { Redis } from 'ioredis';
+import type { ComponentContext, ComponentDefinition } from '../../registry.js';
+import type { StateFeature } from '../features.js';
+import { ETagMismatchError, StateBackendError, StateError } from '../errors.js';
+import {
+  checkKey,
+  normaliseDelete,
+  normaliseSet,
+  type BulkGetItem,
+  type DeleteRequest,
+  type GetRequest,
+  type GetResponse,
+  type SetRequest,
+  type TransactionOperation,
+  type TransactionalStore,
+} from '../store.js';
+import { redisStateMetadata, type RedisStateMetadata } from './config.js';
+import { WRITE_SCRIPT } from './scripts.js';
+
+const FEATURES: readonly StateFeature[] = ['ETAG', 'TRANSACTIONAL', 'TTL'];
+const COUNTER = '\u0000capa-etag-seq';
+
+type WriteCommand = (numKeys: number, ...args: (string | Buffer)[]) => Promise<number[]>;
+
+export class RedisStateStore implements TransactionalStore {
+  private readonly client: Redis;
+  private readonly prefix: string;
+  private readonly write: WriteCommand;
+  private lastError = '';
+  private readonly connectTimeoutMs: number;
+  private readonly where: string;
+
+  constructor(m: RedisStateMetadata, ctx: ComponentContext) {
+    const [host, port] = splitHostPort(m.redisHost);
+    this.where = m.redisHost;
+    this.prefix = m.keyPrefix;
+    this.connectTimeoutMs = m.connectTimeoutMs;
+    this.client = new Redis({
+      host,
+      port,
+      username: m.redisUsername,
+      password: m.redisPassword,
+      db: m.redisDB,
+      tls: m.enableTLS ? {} : undefined,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: m.timeoutMs,
+      connectTimeout: Math.min(m.connectTimeoutMs, 10_000),
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    let reported = false;
+    this.client.on('ready', () => {
+      if (reported) ctx.logger.info({ component: ctx.name, redis: this.where }, 'state.redis: connected again');
+      reported = false;
+      this.lastError = '';
+    });
+    this.client.on('error', (e: Error) => {
+      this.lastError = e.message;
+      if (reported) return;
+      reported = true;
+      ctx.logger.warn({ component: ctx.name, redis: this.where, error: e.message }, 'state.redis: connection failed; retrying');
+    });
+    this.client.defineCommand('capaStateWrite', { lua: WRITE_SCRIPT });
+    this.write = (this.client as unknown as { capaStateWrite: WriteCommand }).capaStateWrite.bind(this.client);
+  }
+
+  // === impl Component ===
+
+  async init(): Promise<void> {
+    if (this.client.status === 'ready') return;
+    if (this.client.status === 'wait') this.client.connect().catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.client.off('ready', done);
+        reject(new StateBackendError(`cannot connect to Redis at ${this.where}: ${this.lastError || 'timed out'}`));
+      }, this.connectTimeoutMs);
+      this.client.on('ready', done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+
+  status(): { ready: boolean; error?: string } {
+    const ready = this.client.status === 'ready';
+    return ready ? { ready } : { ready, error: `Redis at ${this.where} is ${this.client.status}${this.lastError ? `: ${this.lastError}` : ''}` };
+  }
+
+  // === impl StateStore ===
+
+  features(): readonly StateFeature[] {
+    return FEATURES;
+  }
+
+  async get(req: GetRequest): Promise<GetResponse | null> {
+    const key = checkKey(req.key);
+    const [data, version] = await this.call(() => this.client.hmgetBuffer(this.prefix + key, 'data', 'version'));
+    if (!data || !version) return null;
+    return { data, etag: version.toString() };
+  }
+
+  async set(req: SetRequest): Promise<string> {
+    const [v] = await this.run([{ operation: 'upsert', request: req }]);
+    return String(v);
+  }
+
+  async delete(req: DeleteRequest): Promise<void> {
+    await this.run([{ operation: 'delete', request: req }]);
+  }
+
+  async bulkGet(reqs: readonly GetRequest[]): Promise<BulkGetItem[]> {
+    if (reqs.length === 0) return [];
+    const keys = reqs.map((r) => checkKey(r.key));
+    const pipe = this.client.pipeline();
+    for (const k of keys) pipe.hmgetBuffer(this.prefix + k, 'data', 'version');
+    const res = await this.call(() => pipe.exec());
+    return keys.map((key, i): BulkGetItem => {
+      const [err, row] = res?.[i] ?? [new Error('no reply'), null];
+      if (err) return { key, error: err.message };
+      const [data, version] = row as (Buffer | null)[];
+      return data && version ? { key, data, etag: version.toString() } : { key };
+    });
+  }
+
+  async bulkSet(reqs: readonly SetRequest[]): Promise<void> {
+    await this.run(reqs.map((request) => ({ operation: 'upsert', request })));
+  }
+
+  async bulkDelete(reqs: readonly DeleteRequest[]): Promise<void> {
+    await this.run(reqs.map((request) => ({ operation: 'delete', request })));
+  }
+
+  async transact(ops: readonly TransactionOperation[]): Promise<void> {
+    await this.run(ops);
+  }
+
+  // === impl internals ===
+
+  private async run(ops: readonly TransactionOperation[]): Promise<number[]> {
+    if (ops.length === 0) return [];
+    const keys: string[] = [this.prefix + COUNTER];
+    const args: (string | Buffer)[] = [];
+    for (const op of ops) {
+      const w = op.operation === 'upsert' ? normaliseSet(op.request) : normaliseDelete(op.request);
+      keys.push(this.prefix + w.key);
+      const version = w.condition.kind === 'etag' ? String(w.condition.version) : '';
+      const data = op.operation === 'upsert' ? op.request.value : '';
+      args.push(op.operation === 'upsert' ? 'set' : 'del', w.condition.kind, version, data, String(w.ttlMs));
+    }
+    try {
+      return await this.call(() => this.write(keys.length, ...keys, ...args));
+    } catch (e) {
+      const m = /^CAPA(ETAG|EXISTS) (\d+)/.exec((e as Error).message);
+      if (!m) throw e;
+      const key = keys[Number(m[2])]!.slice(this.prefix.length);
+      throw m[1] === 'EXISTS' ? new ETagMismatchError(key, 'first-write: the key already exists') : new ETagMismatchError(key);
+    }
+  }
+
+  /** Backend failures become StateBackendError naming Redis and the reason. */
+  private async call<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof StateError || /^CAPA(ETAG|EXISTS) /.test((e as Error).message)) throw e;
+      throw new StateBackendError(`Redis at ${this.where}: ${(e as Error).message}`, e);
+    }
+  }
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i), Number(hp.slice(i + 1))];
+}
+
+export const redisState: ComponentDefinition<RedisStateStore, RedisStateMetadata> = {
+  type: 'state.redis',
+  block: 'state',
+  version: 'v1',
+  metadataSchema: redisStateMetadata,
+  create: (m, ctx) => new RedisStateStore(m, ctx),
+};

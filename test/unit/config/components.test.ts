@@ -1,0 +1,59 @@
+/** `components:` in the config: shapes, registry checks, and the shipped examples. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { builtinFilterRegistry } from '../../../src/filters/index.js';
+import { loadConfigText } from '../../../src/config/load.js';
+import { errorsOf, load, yaml } from './helpers.js';
+
+describe('components config', () => {
+  it('defaults to none; version defaults to v1; metadata as a mapping or Dapr list', () => {
+    expect(load('{}').snapshot.components).toEqual([]);
+    const snap = load(yaml`
+      components:
+        - name: statestore
+          type: state.memory
+        - name: cache
+          type: state.redis
+          metadata:
+            - name: redisHost
+              value: 10.0.0.1:6380
+            - name: keyPrefix
+              value: "app||"
+    `).snapshot;
+    expect(snap.components).toEqual([
+      { name: 'statestore', type: 'state.memory', version: 'v1', metadata: {} },
+      { name: 'cache', type: 'state.redis', version: 'v1', metadata: { redisHost: '10.0.0.1:6380', keyPrefix: 'app||' } },
+    ]);
+  });
+
+  it('rejects unknown types (listing the known), unknown versions, duplicates and bad metadata', () => {
+    const errors = errorsOf(yaml`
+      components:
+        - name: a
+          type: pubsub.kafka
+        - name: a
+          type: state.memory
+          version: v9
+        - name: b
+          type: state.redis
+          metadata: { redisDB: 99 }
+    `);
+    expect(errors).toEqual([
+      expect.stringMatching(/components\[0\]\.type: unknown component type 'pubsub\.kafka' \(known: state\.memory, state\.redis\)/),
+      expect.stringMatching(/components\[1\]\.name: duplicate component name 'a'/),
+      expect.stringMatching(/components\[1\]\.version: component type state\.memory has no version v9/),
+      expect.stringMatching(/components\[2\]\.metadata\.redisDB: expected a Redis database number 0-15/),
+    ]);
+  });
+
+  it('the shipped examples declare their state store', () => {
+    for (const [file, type] of [
+      ['sidecar.yaml', 'state.memory'],
+      ['redis.yaml', 'state.redis'],
+    ] as const) {
+      const text = readFileSync(new URL(`../../../examples/${file}`, import.meta.url), 'utf8');
+      const { snapshot } = loadConfigText(text, file, { filters: builtinFilterRegistry(), env: {} });
+      expect(snapshot.components.map((c) => [c.name, c.type])).toEqual([['statestore', type]]);
+    }
+  });
+});
