@@ -41,7 +41,7 @@ const HELP = `usage: node bench/run.mjs [options]
   --warmup D          wrk warm-up before each measurement (default 2s)
   --latency-duration D  paced low-load latency probe length (default 5s)
   --connections N     wrk connections (default 32)
-  --peers LIST        comma list of capa-runtime,capa-runtime-c2,http-proxy,nginx (direct always runs)
+  --peers LIST        comma list of capa-runtime,capa-runtime-filters,capa-runtime-c2,http-proxy,nginx (direct always runs)
   --proxy-cpu C       core the proxy is pinned to (default 0)
   --load-cpu C        core for wrk, the latency client and the upstream (default 1)
   --ready-timeout D   how long capa-runtime may take to become ready (default 5s)
@@ -129,10 +129,10 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 const capaDescr = opts.capaCmd ? `CAPA_CMD=${opts.capaCmd}` : 'node dist/main.js --config bench/proxy.yaml';
 
 /** Start a capa-runtime (or CAPA_CMD) process; ready = admin GET /ready answers 200. */
-async function startCapa(name, extraArgs, cpus, upstreamPort) {
+async function startCapa(name, extraArgs, cpus, upstreamPort, config = 'bench/proxy.yaml') {
   if (!opts.capaCmd) {
     if (!existsSync(join(ROOT, 'dist/main.js'))) return { reason: 'dist/main.js missing — run npm run build' };
-    if (!existsSync(join(BENCH_DIR, 'proxy.yaml'))) return { reason: 'bench/proxy.yaml missing' };
+    if (!existsSync(join(ROOT, config))) return { reason: `${config} missing` };
   }
   const [listen, admin, metrics, prom, readyPort, api, grpc] = await freePorts(7);
   const env = {
@@ -148,7 +148,7 @@ async function startCapa(name, extraArgs, cpus, upstreamPort) {
   };
   const rec = opts.capaCmd
     ? start(name, 'sh', ['-c', `exec ${opts.capaCmd} ${extraArgs.join(' ')}`], { cpus, env, cwd: ROOT })
-    : start(name, process.execPath, ['dist/main.js', '--config', 'bench/proxy.yaml', ...extraArgs], { cpus, env, cwd: ROOT });
+    : start(name, process.execPath, ['dist/main.js', '--config', config, ...extraArgs], { cpus, env, cwd: ROOT });
   const ready = await waitReady(rec, `http://127.0.0.1:${admin}/ready`, opts.readyTimeoutMs);
   if (!ready.ok) {
     await stop(rec);
@@ -173,6 +173,12 @@ const PEERS = [
     label: 'capa-runtime',
     pinning: `core ${opts.proxyCpu} (taskset -c ${opts.proxyCpu})`,
     start: (up) => startCapa('capa-runtime', [], opts.proxyCpu, up),
+  },
+  {
+    id: 'capa-runtime-filters',
+    label: 'capa-runtime, all filters on',
+    pinning: `core ${opts.proxyCpu} (taskset -c ${opts.proxyCpu})`,
+    start: (up) => startCapa('capa-runtime-filters', [], opts.proxyCpu, up, 'bench/proxy-all-filters.yaml'),
   },
   {
     id: 'capa-runtime-c2',

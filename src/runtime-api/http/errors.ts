@@ -7,6 +7,7 @@ import { StateError } from '../../components/state/errors.js';
 
 export const DAPR_ERRORS = {
   ERR_MALFORMED_REQUEST: 400,
+  ERR_HEALTH_NOT_READY: 500,
   ERR_STATE_STORES_NOT_CONFIGURED: 500,
   ERR_STATE_STORE_NOT_FOUND: 400,
   ERR_STATE_GET: 500,

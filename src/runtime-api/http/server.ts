@@ -46,9 +46,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: RuntimeHt
   const [version, api, store, rest, extra] = seg;
   if (version !== 'v1.0') return notFound(req, res);
 
-  if (api === 'healthz' && seg.length <= 3) {
+  if (api === 'healthz' && (seg.length === 2 || (seg.length === 3 && store === 'outbound'))) {
     allow(method, ['GET']);
-    return send(res, { status: opts.healthy() ? 204 : 500 });
+    if (!opts.healthy()) throw new DaprHttpError('ERR_HEALTH_NOT_READY', 'dapr is not ready: the sidecar is draining');
+    // As Dapr: healthy once every component is initialised. /outbound (what SDKs wait for) only
+    // needs the API up, so an app can start while a backend is still unreachable.
+    const failing = store === 'outbound' ? [] : opts.components().filter((c) => c.error !== undefined);
+    if (failing.length > 0) throw new DaprHttpError('ERR_HEALTH_NOT_READY', `dapr is not ready: ${failing.map((c) => `component ${c.name}: ${c.error}`).join('; ')}`);
+    return send(res, { status: 204 });
   }
   if (api === 'metadata' && seg.length === 2) {
     allow(method, ['GET']);

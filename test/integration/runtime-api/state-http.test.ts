@@ -57,8 +57,13 @@ describe('runtime HTTP API: state', () => {
     await deleteRedisPrefix(prefix);
   });
 
-  it('healthz answers 204', async () => {
-    expect((await call(base, 'GET', '/v1.0/healthz')).status).toBe(204);
+  it('healthz/outbound answers 204; healthz is 500 ERR_HEALTH_NOT_READY naming the failing component', async () => {
+    expect((await call(base, 'GET', '/v1.0/healthz/outbound')).status).toBe(204);
+    const h = await call(base, 'GET', '/v1.0/healthz');
+    expect(h.status).toBe(500);
+    expect(h.json.errorCode).toBe('ERR_HEALTH_NOT_READY');
+    expect(h.json.message).toMatch(/component downstore: .*127\.0\.0\.1:1/);
+    expect(h.json.message).not.toMatch(/statestore|redisstore/);
   });
 
   it('metadata lists the components with type, version, capabilities and the failing one with its error', async () => {

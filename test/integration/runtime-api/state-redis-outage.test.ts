@@ -74,8 +74,10 @@ components:
     expect(((await down.json()) as any).errorCode).toBe('ERR_STATE_SAVE');
 
     // Redis appears: ioredis reconnects, the error clears, writes succeed.
+    expect((await fetch(`${base}/v1.0/healthz`)).status).toBe(500);
     await relay.open();
     await expect.poll(metaError, { timeout: 8000, interval: 100 }).toBeUndefined();
+    expect((await fetch(`${base}/v1.0/healthz`)).status).toBe(204);
     expect((await save(2)).status).toBe(204);
 
     // Gone again: 500, and the failed write was not stored.
