@@ -10,7 +10,7 @@
  * (each worker then admits the full limit).
  */
 import cluster from 'node:cluster';
-import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
+import { rlf } from './limiter.js';
 import type { Logger } from 'pino';
 
 const CHANNEL = 'capa_ratelimit';
@@ -34,7 +34,7 @@ let primaryReady = false;
 export function setupRateLimiterPrimary(): void {
   if (primaryReady || !cluster.isPrimary) return;
   primaryReady = true;
-  new RateLimiterClusterMaster();
+  new (rlf().RateLimiterClusterMaster)();
   cluster.on('message', (worker, m: unknown) => {
     if (isProbe(m, 'probe')) worker.send({ channel: CHANNEL, op: 'ack' } satisfies ProbeMessage);
   });

@@ -5,7 +5,8 @@
  * rate: 429 (gRPC 8), flag RL, `retry-after` and `ratelimit-*` headers. Slot released in
  * onComplete, which runs for every ending (reply, local reply, reset).
  */
-import { RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterRes } from 'rate-limiter-flexible';
+import { rlf } from './limiter.js';
 import type { FilterStatus, HttpFilter, HttpStream, ResponseHead } from '../types.js';
 import { RATELIMIT_HEADERS } from './config.js';
 import type { KeyOf } from './key.js';
@@ -70,7 +71,7 @@ export class LocalRateLimitFilter implements HttpFilter {
 
   private refused(s: HttpStream, rej: unknown): FilterStatus {
     const sh = this.shared;
-    if (rej instanceof RateLimiterRes) {
+    if (rej instanceof rlf().RateLimiterRes) {
       sh.counters(s.routeName).limited.inc();
       const wait = String(Math.max(1, seconds(rej.msBeforeNext)));
       s.sendLocalReply(sh.statusCode, 'local_rate_limited', {

@@ -11,7 +11,12 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { BurstyRateLimiter, RateLimiterCluster, RateLimiterMemory, RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
+import type * as Rlf from 'rate-limiter-flexible';
+import type { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { lazy } from '../../lazy.js';
+
+/** rate-limiter-flexible is loaded when the first limiter is built (lazy.ts). */
+export const rlf = lazy<typeof Rlf>('rate-limiter-flexible');
 import type { KeySpec, LocalRateLimitConfig, RateSettings } from './config.js';
 import { inClusterWorker, primaryState, probePrimary } from './cluster.js';
 import { acquireRedis, type RedisLease } from './redis-client.js';
@@ -49,10 +54,10 @@ type Make = (keyPrefix: string, points: number, durationSec: number) => Limiter;
 function compose(make: Make, prefix: string, rate: RateSettings): Limiter {
   const main = make(prefix, rate.points, rate.windowMs / 1000);
   if (rate.burst === 0) return main;
-  return new BurstyRateLimiter(main as RateLimiterMemory, make(`${prefix}:burst`, rate.burst, rate.burstWindowMs / 1000) as RateLimiterMemory);
+  return new (rlf().BurstyRateLimiter)(main as RateLimiterMemory, make(`${prefix}:burst`, rate.burst, rate.burstWindowMs / 1000) as RateLimiterMemory);
 }
 
-const memoryLimiter: Make = (keyPrefix, points, duration) => new RateLimiterMemory({ keyPrefix, points, duration });
+const memoryLimiter: Make = (keyPrefix, points, duration) => new (rlf().RateLimiterMemory)({ keyPrefix, points, duration });
 
 // === impl pools ===
 
@@ -115,7 +120,7 @@ export function acquireLimiter(cfg: LocalRateLimitConfig & { rate: RateSettings 
       () => {
         const redis = acquireRedis(cfg.redis.url, cfg.redis.timeoutMs, env.logger);
         const make: Make = (keyPrefix, points, duration) =>
-          new RateLimiterRedis({ storeClient: redis.client, keyPrefix, points, duration, rejectIfRedisNotReady: true });
+          new (rlf().RateLimiterRedis)({ storeClient: redis.client, keyPrefix, points, duration, rejectIfRedisNotReady: true });
         const inner = compose(make, prefix, rate);
         const limiter: Limiter = {
           consume(key) {
@@ -133,7 +138,7 @@ export function acquireLimiter(cfg: LocalRateLimitConfig & { rate: RateSettings 
   if (inClusterWorker()) {
     let limiter = workerLimiters.get(prefix);
     if (!limiter) {
-      const clusterLimiter: Make = (keyPrefix, points, duration) => new RateLimiterCluster({ keyPrefix, points, duration, timeoutMs: CLUSTER_TIMEOUT_MS });
+      const clusterLimiter: Make = (keyPrefix, points, duration) => new (rlf().RateLimiterCluster)({ keyPrefix, points, duration, timeoutMs: CLUSTER_TIMEOUT_MS });
       limiter = new WorkerLimiter(compose(clusterLimiter, prefix, rate), compose(memoryLimiter, prefix, rate), env.logger);
       workerLimiters.set(prefix, limiter);
     }

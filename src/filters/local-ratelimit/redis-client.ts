@@ -5,7 +5,11 @@
  * while disconnected (`enableOfflineQueue: false`, so a down Redis fails fast and `failOpen`
  * decides), and reconnects in the background.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type * as IoRedis from 'ioredis';
+import { lazy } from '../../lazy.js';
+
+const ioredis = lazy<typeof IoRedis>('ioredis');
 import type { Logger } from 'pino';
 
 interface Shared {
@@ -31,7 +35,7 @@ export interface RedisLease {
 export function acquireRedis(url: string, commandTimeoutMs: number, logger: Logger): RedisLease {
   let s = clients.get(url);
   if (!s) {
-    const client = new Redis(url, {
+    const client = new (ioredis().Redis)(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

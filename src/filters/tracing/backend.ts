@@ -5,10 +5,18 @@
  * the span before it reaches the processor, counted by the filter, and nothing ever waits.
  */
 import type { ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type * as OtlpProto from '@opentelemetry/exporter-trace-otlp-proto';
+import type * as Zipkin from '@opentelemetry/exporter-zipkin';
+import type * as Resources from '@opentelemetry/resources';
+import type * as SdkTrace from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider, ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { lazy } from '../../lazy.js';
+
+// The SDK and exporters load when the first tracing filter is built (lazy.ts): ~6 MB otherwise.
+export const sdkTrace = lazy<typeof SdkTrace>('@opentelemetry/sdk-trace-base');
+const otlpProto = lazy<typeof OtlpProto>('@opentelemetry/exporter-trace-otlp-proto');
+const zipkin = lazy<typeof Zipkin>('@opentelemetry/exporter-zipkin');
+const resources = lazy<typeof Resources>('@opentelemetry/resources');
 import type { Tracer } from '@opentelemetry/api';
 import type { TracingConfig } from './config.js';
 
@@ -50,8 +58,8 @@ class CountingExporter implements SpanExporter {
 
 function exporterFor(cfg: TracingConfig, serviceName: string): SpanExporter {
   const e = cfg.exporter;
-  if (e.kind === 'zipkin') return new ZipkinExporter({ url: e.endpoint, serviceName });
-  return new OTLPTraceExporter({ url: e.endpoint, timeoutMillis: e.timeoutMs });
+  if (e.kind === 'zipkin') return new (zipkin().ZipkinExporter)({ url: e.endpoint, serviceName });
+  return new (otlpProto().OTLPTraceExporter)({ url: e.endpoint, timeoutMillis: e.timeoutMs });
 }
 
 export interface BackendLease {
@@ -65,16 +73,16 @@ export function acquireBackend(cfg: TracingConfig, serviceName: string): Backend
   let entry = backends.get(key);
   if (entry === undefined) {
     const backend: { tracer: Tracer | null; maxQueueSize: number; queued: number } = { tracer: null, maxQueueSize: cfg.maxQueueSize, queued: 0 };
-    const processor = new BatchSpanProcessor(new CountingExporter(exporterFor(cfg, serviceName), backend as TracingBackend), {
+    const processor = new (sdkTrace().BatchSpanProcessor)(new CountingExporter(exporterFor(cfg, serviceName), backend as TracingBackend), {
       maxQueueSize: cfg.maxQueueSize,
       maxExportBatchSize: cfg.maxExportBatchSize,
       scheduledDelayMillis: cfg.batchTimeoutMs,
       exportTimeoutMillis: cfg.exporter.timeoutMs,
     });
-    const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': serviceName }),
+    const provider = new (sdkTrace().BasicTracerProvider)({
+      resource: resources().resourceFromAttributes({ 'service.name': serviceName }),
       // Sampling is decided by the filter (unsampled requests never reach the SDK).
-      sampler: new AlwaysOnSampler(),
+      sampler: new (sdkTrace().AlwaysOnSampler)(),
       spanProcessors: [processor],
     });
     backend.tracer = provider.getTracer('capa-runtime');

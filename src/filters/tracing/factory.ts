@@ -1,7 +1,6 @@
 import { SpanKind } from '@opentelemetry/api';
-import { RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { BuiltFilter, FilterContext, HttpFilter, HttpFilterFactory } from '../types.js';
-import { acquireBackend } from './backend.js';
+import { acquireBackend, sdkTrace } from './backend.js';
 import { tracingConfigSchema, type TracingConfig } from './config.js';
 import { TracingFilter, type TracingShared } from './filter.js';
 import { tracingMetrics } from './metrics.js';
@@ -27,7 +26,7 @@ export const tracingFactory: HttpFilterFactory<TracingConfig> = {
       sampling: config.sampling,
       kind: ctx.direction === 'OUTBOUND' ? SpanKind.CLIENT : SpanKind.SERVER,
       nodeId: ctx.node.id,
-      ids: new RandomIdGenerator(),
+      ids: new (sdkTrace().RandomIdGenerator)(),
       random: Math.random,
       dropped: m.dropped.labels(ctx.listenerName),
       sampled: m.sampled.labels(ctx.listenerName),

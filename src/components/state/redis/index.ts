@@ -4,7 +4,11 @@
  * disconnected: a call during an outage fails at once with the reason (nothing is acknowledged
  * that was not stored) while ioredis reconnects in the background.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type * as IoRedis from 'ioredis';
+import { lazy } from '../../../lazy.js';
+
+const ioredis = lazy<typeof IoRedis>('ioredis');
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import type { StateFeature } from '../features.js';
 import { ETagMismatchError, StateBackendError, StateError } from '../errors.js';
@@ -41,7 +45,7 @@ export class RedisStateStore implements TransactionalStore {
     this.where = m.redisHost;
     this.prefix = m.keyPrefix;
     this.connectTimeoutMs = m.connectTimeoutMs;
-    this.client = new Redis({
+    this.client = new (ioredis().Redis)({
       host,
       port,
       username: m.redisUsername,
