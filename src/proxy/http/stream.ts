@@ -12,6 +12,8 @@ import { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
 import { newStreamInfo, addResponseFlag, type StreamInfo } from '../stream-info.js';
 import { splitPath, type CompiledRoute } from '../router/route-table.js';
+import { redirectLocation } from '../router/redirect.js';
+import type { RedirectActionSpec } from '../../config/snapshot.js';
 import type { HttpListenerConfig } from './listener-config.js';
 import type { ReducedChain, RouteData } from './compiled-route.js';
 import { httpDate } from './date-cache.js';
@@ -319,38 +321,11 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
    * when the scheme changes and the port was the default of the original one (http://a:80 →
    * https://a). A query in pathRedirect replaces the request's and survives stripQuery.
    */
-  private sendRedirect(a: { schemeRedirect?: string; hostRedirect?: string; portRedirect?: number; pathRedirect?: string; prefixRewrite?: string; responseCode: number; stripQuery: boolean }): void {
-    const [path, query] = splitPath(this.path);
-    const requestScheme = this.requestHeaders.get('x-forwarded-proto') ?? 'http';
-    const scheme = a.schemeRedirect ?? 'http';
-    let host = a.hostRedirect;
-    if (host === undefined) {
-      host = this.authority;
-      const p = portStart(host);
-      if (p >= 0) {
-        const requestPort = host.slice(p);
-        const changed = scheme !== requestScheme;
-        const remove =
-          a.portRedirect !== undefined || (changed && ((requestScheme === 'https' && requestPort === ':443') || (requestScheme === 'http' && requestPort === ':80')));
-        if (remove) host = host.slice(0, p);
-      }
-    }
-    const port = a.portRedirect !== undefined ? `:${a.portRedirect}` : '';
-    let newPath = path;
-    let q = a.stripQuery || query === '' ? '' : `?${query}`;
-    if (a.pathRedirect !== undefined) {
-      const qi = a.pathRedirect.indexOf('?');
-      if (qi >= 0) {
-        newPath = a.pathRedirect.slice(0, qi);
-        q = a.pathRedirect.slice(qi);
-      } else newPath = a.pathRedirect;
-    } else {
-      const prefix = this.route?.spec.match.prefix;
-      if (a.prefixRewrite !== undefined && prefix !== undefined) newPath = a.prefixRewrite + path.slice(prefix.length);
-    }
-    if (!newPath.startsWith('/')) newPath = `/${newPath}`;
-    this.sendLocalReply(a.responseCode, '', { headers: { location: `${scheme}://${host}${port}${newPath}${q}` }, details: 'redirect' });
+  private sendRedirect(a: RedirectActionSpec): void {
+    const location = redirectLocation(a, this.path, this.authority, this.requestHeaders.get('x-forwarded-proto') ?? 'http', this.route?.spec.match.prefix);
+    this.sendLocalReply(a.responseCode, '', { headers: { location }, details: 'redirect' });
   }
+
 
   /** Router callback: the response head to pass on (after retries were decided). */
   onUpstreamHead(head: ResponseHead): void {
@@ -538,15 +513,6 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
 
 function uncork(sock: Socket): void {
   if (sock.writableCorked > 0) sock.uncork();
-}
-
-/** Index of the ':' that starts the port of a Host value ("a:80", "[::1]:80"), or -1. */
-function portStart(authority: string): number {
-  if (authority.startsWith('[')) {
-    const end = authority.lastIndexOf(']:');
-    return end < 0 ? -1 : end + 1;
-  }
-  return authority.lastIndexOf(':');
 }
 
 export function applyMutations(h: HeaderMap, add: readonly { name: string; value: string; action: string }[], remove: readonly string[]): void {

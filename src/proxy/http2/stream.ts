@@ -24,7 +24,7 @@ import { Router, type RouterCallbacks } from '../http/router.js';
 import { applyMutations, httpToGrpc } from '../http/stream.js';
 import { httpDate } from '../http/date-cache.js';
 import { h2ResponseHeaders, isTrailerSafe, synthRequestHead, toHeaderObject } from './headers.js';
-import { redirectLocation } from './redirect.js';
+import { redirectLocation } from '../router/redirect.js';
 
 /** The downstream connection as an h2 stream sees it: plain data. */
 export interface H2ConnectionInfo {

@@ -1,9 +1,9 @@
 /**
- * Envoy's redirect URL (RouteEntryImplBase::newUri) for the HTTP/2 stream: the same rules as
- * ProxyStream's (`scheme://host[:portRedirect]path`), as a pure function of plain data.
+ * Envoy's redirect URL (RouteEntryImplBase::newUri), `scheme://host[:portRedirect]path`, as a
+ * pure function of plain data; used by the HTTP/1 and HTTP/2 streams.
  */
 import type { RedirectActionSpec } from '../../config/snapshot.js';
-import { splitPath } from '../router/route-table.js';
+import { splitPath } from './route-table.js';
 
 /** Index of the ':' that starts the port of an authority ("a:80", "[::1]:80"), or -1. */
 function portStart(authority: string): number {
