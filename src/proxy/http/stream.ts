@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { CapaError, localReplyFor, type ErrorCode } from '../../errors.js';
+import { CapaError, localReplyFor } from '../../errors.js';
 import type { FilterResult, HttpFilter, HttpStream, LocalReplyOptions, ResponseHead as FilterResponseHead } from '../../filters/types.js';
 import { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
@@ -312,7 +312,7 @@ export class ProxyStream implements HttpStream, RouterCallbacks {
 
   private localError(err: CapaError): void {
     const r = localReplyFor(err);
-    this.sendLocalReply(r.status, r.body, { flag: r.flag, details: detailsFor(r.code), grpcStatus: r.grpcStatus });
+    this.sendLocalReply(r.status, r.body, { flag: r.flag, details: r.details, grpcStatus: r.grpcStatus });
   }
 
   /**
@@ -526,21 +526,7 @@ export function applyMutations(h: HeaderMap, add: readonly { name: string; value
   }
 }
 
-const DETAILS: Partial<Record<ErrorCode, string>> = {
-  CAPA_ERR_NO_ROUTE: 'route_not_found',
-  CAPA_ERR_NO_CLUSTER: 'cluster_not_found',
-  CAPA_ERR_NO_HEALTHY_UPSTREAM: 'no_healthy_upstream',
-  CAPA_ERR_UPSTREAM_CONNECT: 'upstream_reset_before_response_started{connection_failure}',
-  CAPA_ERR_UPSTREAM_RESET: 'upstream_reset_before_response_started{remote_reset}',
-  CAPA_ERR_UPSTREAM_TIMEOUT: 'upstream_response_timeout',
-  CAPA_ERR_UPSTREAM_OVERFLOW: 'upstream_reset_before_response_started{overflow}',
-  CAPA_ERR_REQUEST_TIMEOUT: 'request_overall_timeout',
-  CAPA_ERR_FILTER_FAILED: 'filter_failed',
-};
 
-function detailsFor(code: ErrorCode): string {
-  return DETAILS[code] ?? code.toLowerCase();
-}
 
 /** Envoy's HTTP → gRPC status mapping for local replies. */
 export function httpToGrpc(status: number): number {

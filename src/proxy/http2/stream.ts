@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { CapaError, localReplyFor, type ErrorCode } from '../../errors.js';
+import { CapaError, localReplyFor } from '../../errors.js';
 import type { FilterResult, HttpFilter, HttpStream, LocalReplyOptions, ResponseHead as FilterResponseHead } from '../../filters/types.js';
 import { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
@@ -320,7 +320,7 @@ export class Http2Stream implements HttpStream, RouterCallbacks {
 
   private localError(err: CapaError): void {
     const r = localReplyFor(err);
-    this.sendLocalReply(r.status, r.body, { flag: r.flag, details: DETAILS[r.code] ?? r.code.toLowerCase(), grpcStatus: r.grpcStatus });
+    this.sendLocalReply(r.status, r.body, { flag: r.flag, details: r.details, grpcStatus: r.grpcStatus });
   }
 
   /** Router callback: the response head (after retries were decided). */
@@ -475,15 +475,3 @@ export class Http2Stream implements HttpStream, RouterCallbacks {
   }
 }
 
-/** Envoy RESPONSE_CODE_DETAILS for local replies (same values as the HTTP/1.1 stream's). */
-const DETAILS: Partial<Record<ErrorCode, string>> = {
-  CAPA_ERR_NO_ROUTE: 'route_not_found',
-  CAPA_ERR_NO_CLUSTER: 'cluster_not_found',
-  CAPA_ERR_NO_HEALTHY_UPSTREAM: 'no_healthy_upstream',
-  CAPA_ERR_UPSTREAM_CONNECT: 'upstream_reset_before_response_started{connection_failure}',
-  CAPA_ERR_UPSTREAM_RESET: 'upstream_reset_before_response_started{remote_reset}',
-  CAPA_ERR_UPSTREAM_TIMEOUT: 'upstream_response_timeout',
-  CAPA_ERR_UPSTREAM_OVERFLOW: 'upstream_reset_before_response_started{overflow}',
-  CAPA_ERR_REQUEST_TIMEOUT: 'request_overall_timeout',
-  CAPA_ERR_FILTER_FAILED: 'filter_failed',
-};
