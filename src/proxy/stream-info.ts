@@ -43,6 +43,23 @@ export interface StreamInfo {
   /** Listener traffic direction, for Istio's reporter label. */
   direction: 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
   listenerName: string;
+  /**
+   * One record per upstream try, kept only when a filter asks for it by setting this to [] in
+   * onRequestHeaders (tracing does, for sampled requests); null costs nothing on the hot path.
+   */
+  upstreamTries: UpstreamTry[] | null;
+}
+
+export interface UpstreamTry {
+  /** "ip:port" of the host tried. */
+  host: string;
+  /** Date.now() when the try started. */
+  startTime: number;
+  durationMs: number;
+  /** Response status, 0 when none arrived. */
+  status: number;
+  /** Error code when the try failed without a usable response ('' otherwise). */
+  failure: string;
 }
 
 export function newStreamInfo(): StreamInfo {
@@ -73,6 +90,7 @@ export function newStreamInfo(): StreamInfo {
     grpcStatus: -1,
     direction: 'UNSPECIFIED',
     listenerName: '',
+    upstreamTries: null,
   };
 }
 

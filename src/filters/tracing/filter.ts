@@ -6,7 +6,7 @@
  * at the configured ratio. Unsampled requests get a non-recording span (fresh span id, flag 0)
  * and never touch the SDK.
  */
-import { SpanKind, SpanStatusCode, TraceFlags, trace, type Span, type SpanContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Span, type SpanContext } from '@opentelemetry/api';
 import type { RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { HttpFilter, HttpStream } from '../types.js';
 import type { TracingBackend } from './backend.js';
@@ -71,6 +71,8 @@ export class TracingFilter implements HttpFilter {
       });
     }
     this.span = span;
+    // Sampled: ask the router to record each upstream try for the child spans.
+    if (span.isRecording()) s.info.upstreamTries = [];
     sh.propagator.inject(s.requestHeaders, span.spanContext());
     return 'continue';
   }
@@ -90,11 +92,7 @@ export class TracingFilter implements HttpFilter {
       'upstream_cluster.name': info.upstreamCluster || '-',
       'peer.address': info.downstreamRemoteAddress,
     });
-    if (info.attempts > 1) {
-      span.setAttribute('upstream.attempts', info.attempts);
-      // Retries are only known as a count (StreamInfo.attempts): one event per retry.
-      for (let i = 2; i <= info.attempts; i++) span.addEvent('upstream_retry', { attempt: i });
-    }
+    if (info.attempts > 1) span.setAttribute('upstream.attempts', info.attempts);
     if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR, message: info.responseCodeDetails || undefined });
     const b = this.shared.backend;
     if (b.queued >= b.maxQueueSize) {
@@ -104,6 +102,27 @@ export class TracingFilter implements HttpFilter {
     }
     b.queued++;
     this.shared.sampled.inc();
+    const tries = info.upstreamTries;
+    if (tries !== null && tries.length > 0) {
+      // One CLIENT child span per upstream try, with its real timing, host and outcome.
+      const ctx = trace.setSpan(ROOT_CONTEXT, span);
+      const name = `router ${info.upstreamCluster || '-'} egress`;
+      b.queued += tries.length;
+      for (let i = 0; i < tries.length; i++) {
+        const t = tries[i]!;
+        const child = this.shared.backend.tracer.startSpan(
+          name,
+          {
+            kind: SpanKind.CLIENT,
+            startTime: t.startTime,
+            attributes: { upstream_address: t.host, upstream_cluster: info.upstreamCluster || '-', 'http.status_code': t.status, attempt: i + 1, ...(t.failure ? { error: t.failure } : {}) },
+          },
+          ctx,
+        );
+        if (t.failure !== '' || t.status >= 500) child.setStatus({ code: SpanStatusCode.ERROR, message: t.failure || undefined });
+        child.end(t.startTime + t.durationMs);
+      }
+    }
     span.end(info.durationMs > 0 && info.startTime > 0 ? info.startTime + info.durationMs : undefined);
   }
 }

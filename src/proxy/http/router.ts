@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { CapaError } from '../../errors.js';
 import type { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
-import { addResponseFlag, type StreamInfo } from '../stream-info.js';
+import { addResponseFlag, type StreamInfo, type UpstreamTry } from '../stream-info.js';
 import type { Host } from '../cluster/host.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { computeHash } from '../cluster/hash-policy.js';
@@ -47,6 +47,8 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   private readonly data: RouteData;
   private readonly rt: ListenerRuntime;
   private cluster: Cluster | null = null;
+  /** The try being recorded for StreamInfo.upstreamTries (null when nobody asked). */
+  private currentTry: UpstreamTry | null = null;
   /** Forward over HTTP/2 (cluster protocol http2, or downstream and the request came over h2). */
   private useH2 = false;
   private hash: number | undefined = undefined;
@@ -264,6 +266,10 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     const info = this.s.info;
     info.upstreamHost = host.key;
     info.attempts++;
+    if (info.upstreamTries !== null) {
+      this.currentTry = { host: host.key, startTime: Date.now(), durationMs: 0, status: 0, failure: '' };
+      info.upstreamTries.push(this.currentTry);
+    }
     host.stats.rqTotal++;
     host.stats.rqActive++;
     res.rqActive++;
@@ -320,7 +326,13 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     this.attemptFailed(err, false);
   }
 
-  private endAttempt(): void {
+  private endAttempt(failure = ''): void {
+    const t = this.currentTry;
+    if (t !== null) {
+      t.durationMs = Date.now() - t.startTime;
+      if (failure !== '') t.failure = failure;
+      this.currentTry = null;
+    }
     if (this.host !== null) {
       this.host.stats.rqActive--;
       this.cluster!.resources.rqActive--;
@@ -356,7 +368,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     const host = this.host;
     if (host !== null) host.stats.rqError++;
     const reused = (conn !== null && conn.requests > 1) || (this.h2?.reused ?? false);
-    this.endAttempt();
+    this.endAttempt(err.code);
     const r = this.action.retry;
     const info = this.s.info;
     if (err.code === 'CAPA_ERR_UPSTREAM_CONNECT') info.upstreamTransportFailureReason = err.message;
@@ -425,7 +437,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     this.conn?.abort();
     this.h2?.abort();
     if (!this.headSent && this.host !== null) this.cluster!.reportOutcome(this.host, 0);
-    this.endAttempt();
+    this.endAttempt('CAPA_ERR_UPSTREAM_TIMEOUT');
     this.cancelled = true;
     this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.action.timeoutMs}ms`));
   }
@@ -433,6 +445,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   // === impl ResponseHandler ===
 
   onResponseHead(head: ResponseHead): void {
+    if (this.currentTry !== null) this.currentTry.status = head.status;
     const info = this.s.info;
     info.upstreamServiceTimeMs = Math.round(performance.now() - this.attemptStart);
     if (this.host !== null) this.cluster!.reportOutcome(this.host, head.status);
@@ -482,7 +495,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   onError(err: CapaError, headReceived: boolean): void {
     if (this.finished) return;
     if (this.headSent) {
-      this.endAttempt();
+      this.endAttempt(err.code);
       this.fail(err);
       return;
     }

@@ -138,17 +138,41 @@ describe('tracing filter', () => {
     expect(s.requestHeaders.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
   });
 
-  it('adds one event per retry', () => {
+  it('adds one CLIENT child span per upstream try, with its host, timing and outcome', () => {
     const { exporter, shared } = setup();
     const s = stream();
     const f = new TracingFilter(shared);
     f.onRequestHeaders(s);
+    // The router fills this in for sampled requests (the filter asked by setting it to []).
+    expect(s.info.upstreamTries).toEqual([]);
+    const t0 = Date.now();
+    s.info.upstreamTries!.push(
+      { host: '10.0.0.1:80', startTime: t0, durationMs: 5, status: 503, failure: '' },
+      { host: '10.0.0.2:80', startTime: t0 + 30, durationMs: 2, status: 0, failure: 'CAPA_ERR_UPSTREAM_CONNECT' },
+      { host: '10.0.0.3:80', startTime: t0 + 60, durationMs: 4, status: 200, failure: '' },
+    );
     s.info.attempts = 3;
+    s.info.upstreamCluster = 'backend';
     s.info.responseCode = 200;
     f.onComplete(s);
-    const [span] = exporter.getFinishedSpans();
-    expect(span!.events.map((e) => e.name)).toEqual(['upstream_retry', 'upstream_retry']);
-    expect(span!.attributes['upstream.attempts']).toBe(3);
+    const spans = exporter.getFinishedSpans();
+    const server = spans.find((x) => x.attributes['upstream.attempts'] === 3)!;
+    const tries = spans.filter((x) => x !== server);
+    expect(tries.map((x) => x.attributes.upstream_address)).toEqual(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']);
+    for (const t of tries) {
+      expect(t.parentSpanContext?.spanId ?? (t as unknown as { parentSpanId?: string }).parentSpanId).toBe(server.spanContext().spanId);
+      expect(t.spanContext().traceId).toBe(server.spanContext().traceId);
+      expect(t.name).toBe('router backend egress');
+    }
+    expect(tries.map((x) => x.status.code)).toEqual([2, 2, 0]);
+    expect(tries[1]!.attributes.error).toBe('CAPA_ERR_UPSTREAM_CONNECT');
+  });
+
+  it('does not ask the router to record tries for unsampled requests', () => {
+    const { shared } = setup({ sampling: 0 });
+    const s = stream();
+    new TracingFilter(shared).onRequestHeaders(s);
+    expect(s.info.upstreamTries).toBeNull();
   });
 
   it('drops and counts spans when the export queue is full', () => {
