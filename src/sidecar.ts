@@ -18,7 +18,7 @@ import type { AdminSources, ClusterStatus, ListeningServer } from './admin/types
 import { DataPlane } from './proxy/data-plane.js';
 import { flushAccessLogs } from './filters/access-log/index.js';
 import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
-import { tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
+import { parseTcpCopyCommand, tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
 import { policiesAdminHandler } from './filters/flow-control/admin.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
 import { ComponentManager } from './components/manager.js';
@@ -57,7 +57,6 @@ export class Sidecar {
   private concurrency = 1;
   private readonly opts: SidecarOptions;
   private reqId = 0;
-  private readonly pending = new Map<number, { n: number; got: ClusterStatus[][]; done: (s: ClusterStatus[][]) => void }>();
   private drainPromise: Promise<void> | null = null;
   private readonly onSighup = (): void => {
     this.logger.info({}, 'SIGHUP: reloading configuration');
@@ -153,7 +152,7 @@ export class Sidecar {
             else if (m.t === 'applied' && m.version === snap.version) {
               if (m.error) reject(new Error(`worker ${i}: ${m.error}`));
               else resolve();
-            } else if (m.t === 'clusters') this.onClusters(m.id, m.status);
+            } else if (m.t === 'clusters' || m.t === 'tcpcopy') this.onReply(m.id, m.status);
           });
           w.once('exit', (code) => {
             if (this.state !== 'DRAINING') {
@@ -171,31 +170,37 @@ export class Sidecar {
     if (w.isConnected()) w.send(m);
   }
 
-  private onClusters(id: number, status: ClusterStatus[]): void {
-    const p = this.pending.get(id);
+  private readonly asks = new Map<number, { n: number; got: unknown[]; done: (r: unknown[]) => void }>();
+
+  private onReply(id: number, value: unknown): void {
+    const p = this.asks.get(id);
     if (!p) return;
-    p.got.push(status);
+    p.got.push(value);
     if (p.got.length === p.n) {
-      this.pending.delete(id);
+      this.asks.delete(id);
       p.done(p.got);
     }
   }
 
-  private async clusterStatus(): Promise<ClusterStatus[]> {
-    if (this.dataPlane) return this.dataPlane.clusterStatus();
+  /** Send one message to every worker and collect their answers (at most 1 s). */
+  private askWorkers<T>(message: (id: number) => PrimaryMessage): Promise<T[]> {
     const id = ++this.reqId;
-    const all = await new Promise<ClusterStatus[][]>((resolve) => {
-      this.pending.set(id, { n: this.workers.length, got: [], done: resolve });
-      for (const w of this.workers) this.send(w, { t: 'clusters', id });
+    return new Promise((resolve) => {
+      this.asks.set(id, { n: this.workers.length, got: [], done: (r) => resolve(r as T[]) });
+      for (const w of this.workers) this.send(w, message(id));
       setTimeout(() => {
-        const p = this.pending.get(id);
+        const p = this.asks.get(id);
         if (p) {
-          this.pending.delete(id);
-          resolve(p.got);
+          this.asks.delete(id);
+          resolve(p.got as T[]);
         }
       }, 1000).unref();
     });
-    return mergeClusterStatus(all);
+  }
+
+  private async clusterStatus(): Promise<ClusterStatus[]> {
+    if (this.dataPlane) return this.dataPlane.clusterStatus();
+    return mergeClusterStatus(await this.askWorkers<ClusterStatus[]>((id) => ({ t: 'clusters', id })));
   }
 
   // === impl admin ===
@@ -224,10 +229,22 @@ export class Sidecar {
       extraHandlers: {
         '/policies': policiesAdminHandler({ flowControl: () => this.watcher.current.flowControl, metricsText: () => sources.metrics() }),
         '/tcpcopy': (req, res) => {
-          const tc = this.dataPlane?.tcpCopy ?? null;
-          if (tc !== null) return tcpCopyAdminHandler(tc)(req, res);
-          res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
-          res.end('/tcpcopy switches the TCP copy of a single-process sidecar; with concurrency > 1 set tcpCopy in the config file (it hot-reloads)\n');
+          if (this.dataPlane) {
+            const tc = this.dataPlane.tcpCopy;
+            if (tc !== null) return tcpCopyAdminHandler(tc)(req, res);
+            res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+            return res.end('tcpcopy: not ready\n');
+          }
+          // Worker processes each own a TCP copy: relay the command, answer with every worker's status.
+          const cmd = parseTcpCopyCommand(req.method, new URL(req.url ?? '/', 'http://admin').searchParams);
+          if (cmd.kind === 'error') {
+            res.writeHead(cmd.status, { 'content-type': 'text/plain; charset=utf-8' });
+            return res.end(cmd.message);
+          }
+          void this.askWorkers<unknown>((id) => ({ t: 'tcpcopy', id, cmd })).then((workers) => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(`${JSON.stringify({ workers }, null, 2)}\n`);
+          });
         },
       },
     };

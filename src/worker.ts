@@ -9,6 +9,7 @@ import { createMetricsRegistry } from './observability/metrics.js';
 import { DataPlane } from './proxy/data-plane.js';
 import { flushAccessLogs } from './filters/access-log/index.js';
 import type { PrimaryMessage, WorkerMessage } from './worker-protocol.js';
+import { applyTcpCopyCommand } from './filters/tcp-copy/admin.js';
 
 export function runWorker(): void {
   const logger = createLogger('info').child({ worker: Number(process.env.CAPA_WORKER_ID ?? 0) });
@@ -45,6 +46,11 @@ export function runWorker(): void {
       case 'log':
         setLogLevel(logger, m.level);
         break;
+      case 'tcpcopy': {
+        const tc = dp.tcpCopy;
+        reply({ t: 'tcpcopy', id: m.id, status: tc ? applyTcpCopyCommand(tc, m.cmd) : null });
+        break;
+      }
     }
   });
   reply({ t: 'hello' });

@@ -119,6 +119,13 @@ describe('capa-runtime CLI', () => {
       expect(total).toBe(n);
       const clusters = (await request(p.admin, { path: '/clusters' })).body;
       expect(clusters).toContain(`up::127.0.0.1:${up.port}::rq_total::`);
+      // /tcpcopy is relayed to every worker process.
+      const tc = await request(p.admin, { method: 'POST', path: '/tcpcopy?enabled=true&rate=0.5' });
+      expect(tc.status).toBe(200);
+      const workers = JSON.parse(tc.body).workers as { enabled: boolean; sampleRate: number }[];
+      expect(workers).toHaveLength(2);
+      for (const w of workers) expect(w).toMatchObject({ enabled: true, sampleRate: 0.5 });
+      expect((await request(p.admin, { method: 'POST', path: '/tcpcopy?rate=2' })).status).toBe(400);
       cli.kill('SIGTERM');
       expect(await cli.exited).toBe(0);
     } finally {
