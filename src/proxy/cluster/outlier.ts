@@ -13,7 +13,7 @@
  * - hosts come back on the `interval` tick after their time is up;
  * - a host is ejected only while `(ejected + 1) / hosts ≤ maxEjectionPercent`, so with the
  *   default 10 % a cluster of fewer than 10 hosts never ejects (Envoy's `always_eject_one_host`
- *   is not implemented).
+ *   is not offered; the note on issue 5 lists it).
  * The counter is reset after each detection, also when the ejection was refused by the limit.
  */
 import { Counter, type Registry } from 'prom-client';
