@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { ComponentSpec } from '../config/snapshot.js';
-import type { Component, ComponentRegistry } from './registry.js';
+import type { BuildingBlock, Component, ComponentRegistry } from './registry.js';
 import type { StateStore } from './state/store.js';
 
 export interface ComponentStatus {
@@ -16,6 +16,12 @@ export interface ComponentStatus {
   readonly error?: string;
   /** The optional features (state: ETAG, TRANSACTIONAL, TTL). */
   readonly capabilities: readonly string[];
+}
+
+/** The components of one block, by name (what the front ends are given). */
+export interface ComponentsOf<T> {
+  get(name: string): T | undefined;
+  names(): string[];
 }
 
 interface Running {
@@ -64,12 +70,27 @@ export class ComponentManager {
 
   /** A state store by component name, or undefined (not configured, or not a state store). */
   stateStore(name: string): StateStore | undefined {
-    const r = this.running.get(name);
-    return r && r.block === 'state' ? (r.component as StateStore) : undefined;
+    return this.component<StateStore>('state', name);
   }
 
   stateStoreNames(): string[] {
-    return [...this.running.values()].filter((r) => r.block === 'state').map((r) => r.spec.name);
+    return this.names('state');
+  }
+
+  /** A component of `block` by name, or undefined (not configured, or of another block). */
+  component<T extends Component>(block: BuildingBlock, name: string): T | undefined {
+    const r = this.running.get(name);
+    return r && r.block === block ? (r.component as T) : undefined;
+  }
+
+  /** The names of the configured components of `block`, in config order. */
+  names(block: BuildingBlock): string[] {
+    return [...this.running.values()].filter((r) => r.block === block).map((r) => r.spec.name);
+  }
+
+  /** A typed view of one block, as the front ends take it. */
+  view<T extends Component>(block: BuildingBlock): ComponentsOf<T> {
+    return { get: (n) => this.component<T>(block, n), names: () => this.names(block) };
   }
 
   statuses(): ComponentStatus[] {
@@ -77,7 +98,7 @@ export class ComponentManager {
       // A component that reports its own health (a reconnecting client) is believed over the last init.
       const live = r.component.status?.();
       const error = live ? (live.ready ? undefined : live.error || r.error || 'not ready') : r.initialised ? undefined : r.error || 'initialising';
-      const capabilities = r.block === 'state' ? [...(r.component as StateStore).features()] : [];
+      const capabilities = [...(r.component.features?.() ?? [])];
       return { name: r.spec.name, type: r.spec.type, version: r.spec.version, ready: error === undefined, ...(error ? { error } : {}), capabilities };
     });
   }

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 
 /** The building blocks a component can implement (the prefix of its type name). */
-export type BuildingBlock = 'state';
+/** Dapr's type prefixes (and Layotto's `sequencer`). */
+export type BuildingBlock = 'state' | 'pubsub' | 'configuration' | 'lock' | 'sequencer' | 'secretstores';
 
 /** What every component has, whatever its block. */
 export interface Component {
@@ -17,6 +18,8 @@ export interface Component {
   close(): Promise<void>;
   /** Current health, for /v1.0/metadata (a connection dropped after a good start shows here). */
   status?(): { readonly ready: boolean; readonly error?: string };
+  /** The optional features it really has (state: ETAG, TRANSACTIONAL, TTL), for /v1.0/metadata. */
+  features?(): readonly string[];
 }
 
 export interface ComponentContext {

@@ -158,7 +158,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
       readinessPort: cfg.sidecar.readinessPort,
       interception: { ...interception },
     },
-    app: { id: appId, port: cfg.app.port, address: cfg.app.address },
+    app: { id: appId, port: cfg.app.port, address: cfg.app.address, protocol: cfg.app.protocol },
     listeners,
     routeConfigs,
     clusters,

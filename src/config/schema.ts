@@ -99,7 +99,15 @@ export const configSchema = z
     mode: z.enum(['sidecar', 'proxyless']).default('sidecar'),
     node: node.prefault({}),
     sidecar: sidecar.prefault({}),
-    app: z.strictObject({ id: nonEmpty.optional(), port: portOrZero.default(0), address: text.default('127.0.0.1') }).prefault({}),
+    app: z
+      .strictObject({
+        id: nonEmpty.optional(),
+        port: portOrZero.default(0),
+        address: text.default('127.0.0.1'),
+        /** How the runtime calls the app back (pub/sub delivery, configuration updates): Dapr's --app-protocol. */
+        protocol: z.enum(['http', 'grpc']).default('http'),
+      })
+      .prefault({}),
     concurrency: int(1, 1024, 'a worker count').default(1),
     drainTime: durationMs.default(45_000),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

@@ -65,6 +65,8 @@ export interface AppSettings {
   readonly id: string;
   readonly port: number;
   readonly address: string;
+  /** How the runtime calls the app back: `http` (Dapr routes, CloudEvents) or `grpc` (AppCallback). */
+  readonly protocol: 'http' | 'grpc';
 }
 
 export interface AccessLogSettings {
