@@ -11,8 +11,8 @@
  *   message goes to one of them); different groups each get every message;
  * - messages published before a durable backend's subscription existed, within the backend's
  *   retention, are delivered when the group first subscribes (memory: no);
- * - `maxDeliveries` / `deadLetterTopic` are applied by the common wrapper (deliver.ts), not by
- *   each backend: after the last failed delivery, or on DROP, the message is published to the
+ * - `maxDeliveries` / `deadLetterTopic` are applied by the runtime's subscriber
+ *   (src/runtime/subscriber.ts), not by each backend: after the last failed delivery, or on DROP, the message is published to the
  *   dead-letter topic when one is set, then acknowledged.
  */
 import type { Component } from '../registry.js';
