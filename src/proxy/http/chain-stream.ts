@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { CapaError, localReplyFor } from '../../errors.js';
 import type { FilterResult, HttpFilter, HttpStream, LocalReplyOptions, ResponseHead as FilterResponseHead } from '../../filters/types.js';
-import type { HeaderMap } from '../headers.js';
+import { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
 import { newStreamInfo, addResponseFlag, type StreamInfo } from '../stream-info.js';
 import { splitPath, type CompiledRoute } from '../router/route-table.js';
@@ -285,6 +285,18 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
 
   get hasResponseStarted(): boolean {
     return this.responseStarted;
+  }
+
+  /** The common start of a local reply: its headers, or null when it is too late for one. */
+  protected beginLocalReply(opts: LocalReplyOptions | undefined): HeaderMap | null {
+    if (this.done || this.responseStarted) return null;
+    this.router?.abort();
+    this.router = null;
+    if (opts?.flag) addResponseFlag(this.info, opts.flag);
+    this.info.responseCodeDetails = opts?.details ?? 'local_reply';
+    const h = new HeaderMap();
+    if (opts?.headers) for (const k of Object.keys(opts.headers)) h.add(k.toLowerCase(), opts.headers[k]!);
+    return h;
   }
 
   protected localError(err: CapaError): void {

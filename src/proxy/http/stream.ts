@@ -68,14 +68,9 @@ export class ProxyStream extends ChainStream {
   // === impl response path ===
 
   sendLocalReply(status: number, body: string, opts?: LocalReplyOptions): void {
-    if (this.done || this.responseStarted) return;
-    this.router?.abort();
-    this.router = null;
+    const h = this.beginLocalReply(opts);
+    if (h === null) return;
     const info = this.info;
-    if (opts?.flag) addResponseFlag(info, opts.flag);
-    info.responseCodeDetails = opts?.details ?? 'local_reply';
-    const h = new HeaderMap();
-    if (opts?.headers) for (const k of Object.keys(opts.headers)) h.add(k.toLowerCase(), opts.headers[k]!);
     let bodyBuf = EMPTY;
     if (this.isGrpc) {
       grpcLocalReplyHeaders(h, info, opts?.grpcStatus ?? httpToGrpc(status), body);
