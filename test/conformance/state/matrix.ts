@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
+import { poolConfig } from '../../../src/components/state/postgresql/pg.js';
 import type { StateMatrixEntry } from './suite.js';
 
 export const REDIS_HOST = process.env.CAPA_TEST_REDIS ?? '127.0.0.1:6379';
@@ -28,6 +30,26 @@ export async function deleteRedisPrefix(prefix: string): Promise<void> {
 
 const redisPrefix = `capa-test-${randomUUID().slice(0, 8)}:`;
 
+export const PG_CONNECTION = process.env.CAPA_TEST_POSTGRES ?? 'host=127.0.0.1 port=5432 user=postgres dbname=test';
+
+/** A table name unique to the run (tests create it through the component and drop it after). */
+export function pgTestTable(what: string): string {
+  return `capa_test_${what}_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+}
+
+/** Drops the tables (and their sequences) a run created. */
+export async function dropPgTables(...tables: string[]): Promise<void> {
+  const c = new pg.Client(poolConfig(PG_CONNECTION));
+  await c.connect();
+  try {
+    for (const t of tables) await c.query(`DROP TABLE IF EXISTS "${t}"; DROP SEQUENCE IF EXISTS "${t}_version_seq"`);
+  } finally {
+    await c.end();
+  }
+}
+
+const pgStateTable = pgTestTable('state');
+
 export const STATE_MATRIX: readonly StateMatrixEntry[] = [
   {
     type: 'state.memory',
@@ -39,5 +61,11 @@ export const STATE_MATRIX: readonly StateMatrixEntry[] = [
     features: ['ETAG', 'TRANSACTIONAL', 'TTL'],
     yaml: `name: statestore\ntype: state.redis\nmetadata:\n  - name: redisHost\n    value: "${REDIS_HOST}"\n  - name: keyPrefix\n    value: "${redisPrefix}"\n`,
     cleanup: () => deleteRedisPrefix(redisPrefix),
+  },
+  {
+    type: 'state.postgresql',
+    features: ['ETAG', 'TRANSACTIONAL', 'TTL'],
+    yaml: `name: statestore\ntype: state.postgresql\nmetadata:\n  - name: connectionString\n    value: "${PG_CONNECTION}"\n  - name: tableName\n    value: "${pgStateTable}"\n`,
+    cleanup: () => dropPgTables(pgStateTable),
   },
 ];
