@@ -31,6 +31,7 @@ import { originalDstCluster } from './schema-clusters.js';
 import { FLOW_CONTROL_FILTER_NAME } from '../filters/flow-control/factory.js';
 import { NO_FLOW_CONTROL } from './policies.js';
 import { compileComponents } from './compile-components.js';
+import { compileInvocation } from './compile-invocation.js';
 import { builtinComponentRegistry } from '../components/index.js';
 import type { ComponentRegistry } from '../components/registry.js';
 
@@ -78,6 +79,13 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     clusters[name] = c.cluster;
     endpoints[name] = c.loadAssignment;
   }
+  const appId = cfg.app.id ?? env.APP_ID ?? 'default';
+  const node = nodeInfo(cfg, appId, env);
+  const invocation = compileInvocation(cfg, node.namespace, new Set(Object.keys(clusters)), problems);
+  for (const c of invocation.clusters) {
+    clusters[c.cluster.name] = c.cluster;
+    endpoints[c.cluster.name] = c.loadAssignment;
+  }
   const clusterNames = new Set(Object.keys(clusters));
 
   // --- route configurations ---
@@ -91,6 +99,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     routeConfigs[VIRTUAL_INBOUND] = captureRouteConfig(VIRTUAL_INBOUND, INBOUND_PASSTHROUGH_CLUSTER);
   }
   cfg.routes.forEach((rc, i) => addRouteConfig(rc, ['routes', i], ['routes', i, 'name']));
+  if (invocation.routeConfig) routeConfigs[invocation.routeConfig.name] = invocation.routeConfig;
   cfg.listeners.forEach((l, i) => {
     if (l.routes) addRouteConfig({ name: l.name, ...l.routes }, ['listeners', i, 'routes'], ['listeners', i, 'routes']);
   });
@@ -137,16 +146,19 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     listeners.push(toListenerSpec(l, 'plain', filters));
     listenerPaths.push([...at, 'port']);
   });
+  if (invocation.listener) {
+    listeners.push(toListenerSpec(invocation.listener, 'plain', withFlow(compileHttpFilters(undefined, ['invocation'], opts.filters, problems))));
+    listenerPaths.push(['invocation', 'port']);
+  }
   checkAddresses(cfg, listeners, listenerPaths, problems);
   const components = compileComponents(cfg.components, opts.components ?? builtinComponentRegistry(), problems);
 
   problems.throwIfAny(opts.file ?? 'config', opts.locate);
 
-  const appId = cfg.app.id ?? env.APP_ID ?? 'default';
   const snapshot: Snapshot = {
     version: opts.version,
     source: 'yaml',
-    node: nodeInfo(cfg, appId, env),
+    node,
     mode: cfg.mode,
     sidecar: {
       port: cfg.sidecar.port,
@@ -167,6 +179,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
     tcpCopy: { ...cfg.tcpCopy },
     flowControl,
     components,
+    invocation: invocation.settings,
     drainTimeMs: cfg.drainTime,
     concurrency: cfg.concurrency,
     logLevel: cfg.logLevel,

@@ -13,6 +13,7 @@ import { clusterSchema } from './schema-clusters.js';
 import { tcpCopyConfigSchema } from '../filters/tcp-copy/config.js';
 import { inlineRouteConfig, namedRouteConfig } from './schema-routes.js';
 import { componentsSchema } from './schema-components.js';
+import { invocationSchema, nameResolutionSchema } from './schema-invocation.js';
 
 /** One HTTP filter of a listener's chain; `config` is checked by the filter's own factory. */
 const httpFilter = z
@@ -120,6 +121,9 @@ export const configSchema = z
     clusters: list(clusterSchema).default([]),
     /** Runtime API backends (Dapr components); checked against the registry in compile-components.ts. */
     components: componentsSchema,
+    /** Service invocation: app id → endpoints, and the internal listener (schema-invocation.ts). */
+    nameResolution: nameResolutionSchema,
+    invocation: invocationSchema,
   })
   .superRefine((c, ctx) => {
     if (c.mode === 'proxyless' && c.sidecar.traffic.interception.enabled) {

@@ -27,6 +27,8 @@ export interface Snapshot {
   readonly flowControl: FlowControlSettings;
   /** Runtime API components (state stores, ...), built by the primary's ComponentManager. */
   readonly components: readonly ComponentSpec[];
+  /** Service invocation: the internal listener and app id → cluster (src/config/compile-invocation.ts). */
+  readonly invocation: InvocationSettings;
   readonly drainTimeMs: number;
   readonly concurrency: number;
   readonly logLevel: LogLevel;
@@ -122,7 +124,36 @@ export interface ComponentSpec {
   /** `state.memory`, `state.redis`, ... */
   readonly type: string;
   readonly version: string;
+  /** Metadata without the secret references (they are resolved when the component starts). */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** metadata key → the secret that holds its value (Dapr's `secretKeyRef`), read at start. */
+  readonly secretRefs: Readonly<Record<string, SecretRef>>;
+}
+
+export interface SecretRef {
+  /** The secret store component (`auth.secretStore`). */
+  readonly store: string;
+  /** The secret's name in that store. */
+  readonly name: string;
+  /** The key inside the secret; the secret's name when not given (single-valued stores). */
+  readonly key: string;
+}
+
+/** What the Invoker needs to know; the routing itself is in the listener and route config named `listener`. */
+export interface InvocationSettings {
+  /** Name of the internal OUTBOUND listener on 127.0.0.1; '' when no app id is configured (no listener). */
+  readonly listener: string;
+  /** Default route timeout of an app id. */
+  readonly timeoutMs: number;
+  /** Routable app ids, in config order. */
+  readonly apps: readonly InvocationAppSpec[];
+}
+
+export interface InvocationAppSpec {
+  readonly appId: string;
+  readonly cluster: string;
+  /** `cluster`: invocation.apps; `static` / `dns`: a cluster made by name resolution. */
+  readonly resolvedBy: 'cluster' | 'static' | 'dns';
 }
 
 // === Listeners ===

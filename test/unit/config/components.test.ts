@@ -21,8 +21,8 @@ describe('components config', () => {
               value: "app||"
     `).snapshot;
     expect(snap.components).toEqual([
-      { name: 'statestore', type: 'state.memory', version: 'v1', metadata: {} },
-      { name: 'cache', type: 'state.redis', version: 'v1', metadata: { redisHost: '10.0.0.1:6380', keyPrefix: 'app||' } },
+      { name: 'statestore', type: 'state.memory', version: 'v1', metadata: {}, secretRefs: {} },
+      { name: 'cache', type: 'state.redis', version: 'v1', metadata: { redisHost: '10.0.0.1:6380', keyPrefix: 'app||' }, secretRefs: {} },
     ]);
   });
 
@@ -39,11 +39,72 @@ describe('components config', () => {
           metadata: { redisDB: 99 }
     `);
     expect(errors).toEqual([
-      expect.stringMatching(/components\[0\]\.type: unknown component type 'pubsub\.kafka' \(known: state\.memory, state\.redis\)/),
+      expect.stringMatching(/components\[0\]\.type: unknown component type 'pubsub\.kafka' \(known: configuration\.file, .*state\.memory, state\.postgresql, state\.redis\)/),
       expect.stringMatching(/components\[1\]\.name: duplicate component name 'a'/),
       expect.stringMatching(/components\[1\]\.version: component type state\.memory has no version v9/),
       expect.stringMatching(/components\[2\]\.metadata\.redisDB: expected a Redis database number 0-15/),
     ]);
+  });
+
+  it('secretKeyRef metadata: resolved from the named (or the only) secret store, checked against the rest of the schema', () => {
+    const snap = load(yaml`
+      components:
+        - name: secrets
+          type: secretstores.local.env
+        - name: cache
+          type: state.redis
+          auth: { secretStore: secrets }
+          metadata:
+            - name: redisHost
+              value: 10.0.0.1:6380
+            - name: redisPassword
+              secretKeyRef: { name: REDIS_PASSWORD }
+        - name: cache2
+          type: state.redis
+          metadata:
+            redisPassword: { secretKeyRef: { name: redis, key: password } }
+    `).snapshot;
+    expect(snap.components[1]).toEqual({
+      name: 'cache',
+      type: 'state.redis',
+      version: 'v1',
+      metadata: { redisHost: '10.0.0.1:6380' },
+      secretRefs: { redisPassword: { store: 'secrets', name: 'REDIS_PASSWORD', key: 'REDIS_PASSWORD' } },
+    });
+    expect(snap.components[2]!.secretRefs).toEqual({ redisPassword: { store: 'secrets', name: 'redis', key: 'password' } });
+  });
+
+  it('rejects a secretKeyRef without a secret store, with an unknown one, and an entry with both value and secretKeyRef', () => {
+    expect(
+      errorsOf(yaml`
+      components:
+        - name: cache
+          type: state.redis
+          metadata:
+            - name: redisPassword
+              secretKeyRef: { name: pw }
+    `),
+    ).toEqual([expect.stringMatching(/components\[0\]\.auth\.secretStore: metadata 'redisPassword' reads a secret: name the secret store in auth\.secretStore \(declared secret stores: none\)/)]);
+    expect(
+      errorsOf(yaml`
+      components:
+        - name: cache
+          type: state.redis
+          auth: { secretStore: vault }
+          metadata: { redisPassword: { secretKeyRef: { name: pw } } }
+    `),
+    ).toEqual([expect.stringMatching(/components\[0\]\.auth\.secretStore: 'vault' is not a secret store declared in components/)]);
+    expect(
+      errorsOf(yaml`
+      components:
+        - name: cache
+          type: state.redis
+          metadata:
+            - name: redisPassword
+              value: x
+              secretKeyRef: { name: pw }
+    `).join('\n'),
+    ).toMatch(/components\[0\]\.metadata/);
   });
 
   it('the shipped examples declare their state store', () => {

@@ -42,7 +42,7 @@ describe('substitution in a config file', () => {
       `,
       { APP_ID: 'orders', APP_PORT: '8081', INTERCEPT: 'true' },
     );
-    expect(snapshot.app).toEqual({ id: 'orders', port: 8081, address: '127.0.0.1' });
+    expect(snapshot.app).toEqual({ id: 'orders', port: 8081, address: '127.0.0.1', protocol: 'http' });
     expect(snapshot.sidecar.port).toBe(3600);
     expect(snapshot.sidecar.interception.enabled).toBe(true);
     expect(snapshot.concurrency).toBe(2);

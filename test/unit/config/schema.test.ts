@@ -122,7 +122,7 @@ describe('defaults', () => {
         readinessPort: 15021,
         interception: { enabled: false, outboundPort: 15001, inboundPort: 15006 },
       });
-      expect(snapshot.app).toEqual({ id: 'default', port: 0, address: '127.0.0.1' });
+      expect(snapshot.app).toEqual({ id: 'default', port: 0, address: '127.0.0.1', protocol: 'http' });
       expect(snapshot.accessLog).toEqual({ path: '', format: 'json' });
       expect(snapshot.drainTimeMs).toBe(45_000);
       expect(snapshot.concurrency).toBe(1);
