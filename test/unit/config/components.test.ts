@@ -107,14 +107,15 @@ describe('components config', () => {
     ).toMatch(/components\[0\]\.metadata/);
   });
 
-  it('the shipped examples declare their state store', () => {
-    for (const [file, type] of [
-      ['sidecar.yaml', 'state.memory'],
-      ['redis.yaml', 'state.redis'],
+  it('the shipped examples declare every building block under the names Dapr and Layotto users expect', () => {
+    const names = ['statestore', 'pubsub', 'configstore', 'lockstore', 'sequencer', 'secretstore'];
+    for (const [file, types] of [
+      ['sidecar.yaml', ['state.memory', 'pubsub.memory', 'configuration.file', 'lock.memory', 'sequencer.memory', 'secretstores.local.file']],
+      ['redis.yaml', ['state.redis', 'pubsub.jetstream', 'configuration.redis', 'lock.redis', 'sequencer.postgresql', 'secretstores.local.file']],
     ] as const) {
       const text = readFileSync(new URL(`../../../examples/${file}`, import.meta.url), 'utf8');
       const { snapshot } = loadConfigText(text, file, { filters: builtinFilterRegistry(), env: {} });
-      expect(snapshot.components.map((c) => [c.name, c.type])).toEqual([['statestore', type]]);
+      expect(snapshot.components.map((c) => [c.name, c.type])).toEqual(names.map((n, i) => [n, types[i]]));
     }
   });
 });
