@@ -211,6 +211,8 @@ const forwardAction = z
     autoHostRewrite: bool.default(false),
     retryPolicy: retryPolicy.optional(),
     hashPolicy: list(hashPolicy).default([]),
+    /** Envoy max_stream_duration: with grpcTimeoutHeaderMax set, a gRPC request's `grpc-timeout` is its deadline. */
+    maxStreamDuration: z.strictObject({ grpcTimeoutHeaderMax: durationMs.optional(), grpcTimeoutHeaderOffset: durationMs.default(0) }).optional(),
   })
   .transform((r, ctx): ForwardActionSpec => {
     const which = exactlyOne(r, ['cluster', 'weightedClusters'], ctx);
@@ -237,6 +239,8 @@ const forwardAction = z
       idleTimeoutMs: r.idleTimeout,
       retryPolicy: r.retryPolicy ?? null,
       hashPolicy: r.hashPolicy,
+      grpcTimeoutHeaderMaxMs: r.maxStreamDuration?.grpcTimeoutHeaderMax ?? -1,
+      grpcTimeoutHeaderOffsetMs: r.maxStreamDuration?.grpcTimeoutHeaderOffset ?? 0,
     };
   });
 

@@ -295,6 +295,14 @@ export interface ForwardActionSpec {
   readonly idleTimeoutMs: number;
   readonly retryPolicy: RetryPolicySpec | null;
   readonly hashPolicy: readonly HashPolicySpec[];
+  /**
+   * Envoy max_stream_duration.grpc_timeout_header_max: -1 = the `grpc-timeout` header is ignored;
+   * otherwise a gRPC request's `grpc-timeout` (none = no limit) replaces timeoutMs, capped at this
+   * value when it is > 0.
+   */
+  readonly grpcTimeoutHeaderMaxMs: number;
+  /** Subtracted from the `grpc-timeout` deadline (when smaller), to leave time for the reply. */
+  readonly grpcTimeoutHeaderOffsetMs: number;
 }
 
 export interface RetryPolicySpec {

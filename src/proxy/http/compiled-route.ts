@@ -42,6 +42,9 @@ export interface CompiledForward {
   readonly hostRewrite: string | undefined;
   readonly autoHostRewrite: boolean;
   readonly timeoutMs: number;
+  /** -1: ignore `grpc-timeout`; see ForwardActionSpec. */
+  readonly grpcTimeoutHeaderMaxMs: number;
+  readonly grpcTimeoutHeaderOffsetMs: number;
   readonly retry: CompiledRetry | null;
   readonly hashPolicy: readonly HashPolicySpec[];
 }
@@ -117,6 +120,8 @@ function compileForward(a: ForwardActionSpec, r: RouteSpec, vh: VirtualHostSpec)
     hostRewrite: a.hostRewriteLiteral,
     autoHostRewrite: a.autoHostRewrite,
     timeoutMs: a.timeoutMs,
+    grpcTimeoutHeaderMaxMs: a.grpcTimeoutHeaderMaxMs,
+    grpcTimeoutHeaderOffsetMs: a.grpcTimeoutHeaderOffsetMs,
     retry: compileRetry(a.retryPolicy ?? vh.retryPolicy),
     hashPolicy: a.hashPolicy,
   };

@@ -71,6 +71,8 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   private headSent = false;
   private finished = false;
   private routeTimer: NodeJS.Timeout | null = null;
+  /** The route timeout, or the gRPC deadline when the route honours `grpc-timeout`. */
+  private readonly timeoutMs: number;
   private started = false;
   private tryTimer: NodeJS.Timeout | null = null;
   private backoffTimer: NodeJS.Timeout | null = null;
@@ -83,6 +85,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     this.data = data;
     this.rt = rt;
     this.chunkedUp = s.head.chunked;
+    this.timeoutMs = action.grpcTimeoutHeaderMaxMs < 0 ? action.timeoutMs : grpcDeadline(s.requestHeaders, action);
   }
 
   // === impl request side ===
@@ -427,7 +430,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
    * response, so a long upload is not cut by it (the listener's requestTimeout covers that).
    */
   private armRouteTimer(): void {
-    const ms = this.action.timeoutMs;
+    const ms = this.timeoutMs;
     if (ms > 0 && this.routeTimer === null && !this.finished) this.routeTimer = setTimeout(() => this.onRouteTimeout(), ms);
   }
 
@@ -439,7 +442,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     if (!this.headSent && this.host !== null) this.cluster!.reportOutcome(this.host, 0);
     this.endAttempt('CAPA_ERR_UPSTREAM_TIMEOUT');
     this.cancelled = true;
-    this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.action.timeoutMs}ms`));
+    this.fail(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `upstream request timeout: no complete response within ${this.timeoutMs}ms`));
   }
 
   // === impl ResponseHandler ===
@@ -539,4 +542,27 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     this.endAttempt();
     this.clearTimers();
   }
+}
+
+/** `grpc-timeout` value: 1-8 digits and a unit (RFC: gRPC over HTTP/2). */
+const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+const GRPC_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/**
+ * Envoy's finalTimeout for a route with grpc_timeout_header_max: a gRPC request's deadline is its
+ * `grpc-timeout` (absent = none), capped at the max when the max is > 0, minus the offset when
+ * the offset is smaller. The upstream gets the deadline it has left as its own `grpc-timeout`.
+ * Requests that are not gRPC keep the route timeout.
+ */
+function grpcDeadline(h: HeaderMap, a: CompiledForward): number {
+  const ct = h.get('content-type');
+  if (ct === undefined || !ct.startsWith('application/grpc')) return a.timeoutMs;
+  const m = GRPC_TIMEOUT.exec(h.get('grpc-timeout') ?? '');
+  let ms = m === null ? 0 : Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNIT_MS[m[2]!]!));
+  const max = a.grpcTimeoutHeaderMaxMs;
+  if (max > 0 && (ms === 0 || ms > max)) ms = max;
+  const offset = a.grpcTimeoutHeaderOffsetMs;
+  if (offset > 0 && offset < ms) ms -= offset;
+  if (ms > 0) h.set('grpc-timeout', `${ms}m`);
+  return ms;
 }

@@ -211,6 +211,12 @@ describe('HTTP/2 and gRPC through the proxy', () => {
               route: { cluster: h2backend, prefixRewrite: /h2/, timeout: 200ms }
             - match: { prefix: /grpc.Slow/ }
               route: { cluster: h2backend, regexRewrite: { pattern: "^/grpc.Slow/", substitution: "/grpc.Echo/" }, timeout: 200ms }
+            - match: { prefix: /grpc.Deadline/ }
+              route:
+                cluster: h2backend
+                regexRewrite: { pattern: "^/grpc.Deadline/", substitution: "/grpc.Echo/" }
+                timeout: 5s
+                maxStreamDuration: { grpcTimeoutHeaderMax: 2s }
             - match: { prefix: /dead/ }
               route: { cluster: dead }
             - match: { prefix: /grpc.Dead/ }
@@ -407,6 +413,21 @@ clusters:
     expect(g.headers['grpc-status']).toBe('4');
     const p = await h2call(session, { ':method': 'GET', ':path': '/timeout/slow?delay=1000', ':authority': 'svc.local' });
     expect(p.headers[':status']).toBe(504);
+  });
+
+  it('honours grpc-timeout as the deadline on routes with maxStreamDuration.grpcTimeoutHeaderMax (capped), and ignores it elsewhere', async () => {
+    const t0 = Date.now();
+    const late = await h2call(session, { ':method': 'POST', ':path': '/grpc.Deadline/Unary?delay=1500&case=late', ':authority': 'svc.local', 'grpc-timeout': '150m', ...GRPC }, frame('x'));
+    expect(grpcStatus(late)).toBe('4');
+    expect(Date.now() - t0).toBeLessThan(1200);
+    // The upstream is told the deadline it has (capped at the route's max), as Envoy does.
+    const capped = await h2call(session, { ':method': 'POST', ':path': '/grpc.Deadline/Unary?case=capped', ':authority': 'svc.local', 'grpc-timeout': '10S', ...GRPC }, frame('y'));
+    expect(grpcStatus(capped)).toBe('0');
+    expect(h2up.seen.find((x) => x.path.includes('case=capped'))?.headers['grpc-timeout']).toBe('2000m');
+    // Without maxStreamDuration the header is passed on untouched and the route timeout applies.
+    const ignored = await h2call(session, { ':method': 'POST', ':path': '/grpc.Echo/Unary?delay=300&case=ignored', ':authority': 'svc.local', 'grpc-timeout': '100m', ...GRPC }, frame('z'));
+    expect(grpcStatus(ignored)).toBe('0');
+    expect(h2up.seen.find((x) => x.path.includes('case=ignored'))?.headers['grpc-timeout']).toBe('100m');
   });
 
   it('moves large bodies both ways under HTTP/2 flow control', async () => {
