@@ -21,9 +21,7 @@ import { setupRateLimiterPrimary } from './filters/local-ratelimit/index.js';
 import { parseTcpCopyCommand, tcpCopyAdminHandler } from './filters/tcp-copy/index.js';
 import { policiesAdminHandler } from './filters/flow-control/admin.js';
 import type { WorkerMessage, PrimaryMessage } from './worker-protocol.js';
-import { ComponentManager } from './components/manager.js';
-import { builtinComponentRegistry } from './components/index.js';
-import { startRuntimeHttpServer } from './runtime-api/http/server.js';
+import { Runtime } from './runtime/runtime.js';
 
 /** glibc malloc settings for data-plane processes (see the README, "Benchmark"). */
 export const GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=268435456';
@@ -50,9 +48,8 @@ export class Sidecar {
   private readonly workers: Worker[] = [];
   private servers: ListeningServer[] = [];
   private admin: ListeningServer | null = null;
-  /** Runtime API components (primary only) and the Dapr-compatible HTTP API over them. */
-  private components: ComponentManager | null = null;
-  private runtimeHttp: ListeningServer | null = null;
+  /** Runtime API components and both front ends (primary only). */
+  private runtime: Runtime | null = null;
   private state: 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' = 'PRE_INITIALIZING';
   private concurrency = 1;
   private readonly opts: SidecarOptions;
@@ -105,7 +102,7 @@ export class Sidecar {
       await this.startWorkers(snap);
     }
     await this.startServers(snap);
-    await this.startRuntime(snap);
+    await this.startRuntime();
     process.on('SIGHUP', this.onSighup);
     this.state = 'LIVE';
     this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency }, 'capa-runtime ready');
@@ -114,9 +111,9 @@ export class Sidecar {
   private async apply(snap: Snapshot): Promise<void> {
     try {
       this.applyLogLevel(snap);
-      this.warnComponentsChanged(snap);
       if (this.dataPlane) await this.dataPlane.apply(snap);
       else for (const w of this.workers) this.send(w, { t: 'snapshot', snap });
+      await this.runtime?.apply(snap);
       this.logger.info({ version: snap.version }, 'configuration applied');
     } catch (e) {
       this.logger.error({ version: snap.version, error: (e as Error).message }, 'configuration could not be fully applied');
@@ -257,38 +254,24 @@ export class Sidecar {
 
   // === impl runtime API ===
 
-  /** Build the components (a failing one is reported and retried, never fatal), then serve the HTTP API. */
-  private async startRuntime(snap: Snapshot): Promise<void> {
-    this.components = new ComponentManager(builtinComponentRegistry(), this.logger);
-    this.startedComponents = JSON.stringify(snap.components);
-    await this.components.start(snap.components);
-    const components = this.components;
-    this.runtimeHttp = await startRuntimeHttpServer({
-      host: '127.0.0.1',
-      port: snap.sidecar.port,
-      appId: () => this.watcher.current.app.id,
-      stores: { get: (n) => components.stateStore(n), names: () => components.stateStoreNames() },
-      components: () => components.statuses(),
-      healthy: () => this.state === 'LIVE',
+  /** Components, pub/sub, invocation and both runtime front ends (src/runtime/runtime.ts). */
+  private async startRuntime(): Promise<void> {
+    this.runtime = await Runtime.start({
       logger: this.logger,
-    }).catch(async (e: unknown) => {
-      await components.close();
-      throw e;
+      current: () => this.watcher.current,
+      healthy: () => this.state === 'LIVE',
+      listenerPort: (name) => this.listenerPort(name),
     });
-    this.servers.push(this.runtimeHttp);
-  }
-
-  private startedComponents = '[]';
-
-  private warnComponentsChanged(snap: Snapshot): void {
-    if (this.components !== null && JSON.stringify(snap.components) !== this.startedComponents) {
-      this.logger.warn({}, 'components changed in the configuration; they apply at the next restart');
-    }
   }
 
   /** Actual port of the runtime HTTP API (sidecar.port 0 in tests). */
   get runtimeHttpPort(): number {
-    return this.runtimeHttp?.port ?? 0;
+    return this.runtime?.httpPort ?? 0;
+  }
+
+  /** Actual port of the runtime gRPC API (sidecar.grpcPort 0 in tests). */
+  get runtimeGrpcPort(): number {
+    return this.runtime?.grpcPort ?? 0;
   }
 
   get adminPort(): number {
@@ -342,8 +325,8 @@ export class Sidecar {
     for (const w of this.workers) if (!w.isDead()) w.kill();
     await Promise.all(this.servers.map((s) => s.close()));
     this.servers = [];
-    await this.components?.close();
-    this.components = null;
+    await this.runtime?.close();
+    this.runtime = null;
     await flushAccessLogs();
   }
 }

@@ -3,6 +3,7 @@
  * (dapr/dapr pkg/messages). State errors from the building block are mapped here, in one place.
  */
 import type { ServerResponse } from 'node:http';
+import { ComponentError, type ComponentErrorKind } from '../../components/errors.js';
 import { StateError } from '../../components/state/errors.js';
 
 export const DAPR_ERRORS = {
@@ -20,6 +21,28 @@ export const DAPR_ERRORS = {
   ERR_NOT_FOUND: 404,
   ERR_METHOD_NOT_ALLOWED: 405,
   ERR_BODY_TOO_LARGE: 413,
+  ERR_INTERNAL: 500,
+  ERR_PUBSUB_NOT_CONFIGURED: 400,
+  ERR_PUBSUB_EMPTY: 404,
+  ERR_PUBSUB_NOT_FOUND: 404,
+  ERR_TOPIC_NAME_EMPTY: 404,
+  ERR_PUBSUB_PUBLISH_MESSAGE: 500,
+  ERR_PUBSUB_CLOUD_EVENTS_SER: 400,
+  ERR_PUBSUB_EVENTS_SER: 400,
+  ERR_CONFIGURATION_STORE_NOT_CONFIGURED: 500,
+  ERR_CONFIGURATION_STORE_NOT_FOUND: 400,
+  ERR_CONFIGURATION_GET: 500,
+  ERR_CONFIGURATION_SUBSCRIBE: 500,
+  ERR_CONFIGURATION_UNSUBSCRIBE: 500,
+  ERR_LOCK_STORE_NOT_CONFIGURED: 500,
+  ERR_LOCK_STORE_NOT_FOUND: 400,
+  ERR_TRY_LOCK: 500,
+  ERR_UNLOCK: 500,
+  ERR_SECRET_STORES_NOT_CONFIGURED: 500,
+  /** Dapr answers 401 for an unknown secret store. */
+  ERR_SECRET_STORE_NOT_FOUND: 401,
+  ERR_SECRET_GET: 500,
+  ERR_DIRECT_INVOKE: 500,
 } as const;
 
 export type DaprErrorCode = keyof typeof DAPR_ERRORS;
@@ -47,6 +70,25 @@ export function stateFailure(code: DaprErrorCode, what: string, e: unknown): Dap
     return new DaprHttpError(code, `${what}: ${reason}`, status);
   }
   return new DaprHttpError(code, `${what}: ${reason}`, 500);
+}
+
+/** The one mapping of ComponentError kinds to HTTP statuses (src/components/errors.ts). */
+const KIND_STATUS: Record<ComponentErrorKind, number> = { 'bad-request': 400, 'not-found': 404, conflict: 409, unsupported: 501, backend: 500 };
+
+/**
+ * A building-block error during `code`'s operation: the status follows the error's kind,
+ * except where Dapr answers otherwise for that code (`statusOf` overrides, e.g. a missing
+ * secret is ERR_SECRET_GET 500 in Dapr). Anything that is not a ComponentError is a 500.
+ */
+export function componentFailure(code: DaprErrorCode, what: string, e: unknown, statusOf: Partial<Record<ComponentErrorKind, number>> = {}): DaprHttpError {
+  if (e instanceof DaprHttpError) return e;
+  const reason = (e as Error)?.message ?? String(e);
+  const status = e instanceof ComponentError ? (statusOf[e.kind] ?? KIND_STATUS[e.kind]) : 500;
+  return new DaprHttpError(code, `${what}: ${reason}`, status);
+}
+
+export function malformed(reason: string): DaprHttpError {
+  return new DaprHttpError('ERR_MALFORMED_REQUEST', `failed deserializing HTTP body: ${reason}`);
 }
 
 export function sendError(res: ServerResponse, e: DaprHttpError): void {

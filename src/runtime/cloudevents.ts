@@ -1,0 +1,197 @@
+/**
+ * CloudEvents 1.0 JSON envelopes as Dapr makes them. The publisher side wraps the app's bytes
+ * (`envelopeForPublish`) so every backend carries the same envelope; the subscriber side parses
+ * stored bytes back into a TopicEvent (`topicEventOf`). Dapr's rules:
+ * - JSON content (`application/json`, `*+json`) goes in `data` as a JSON value, binary
+ *   (`application/octet-stream`) in `data_base64`, anything else in `data` as a string;
+ * - data sent as `application/cloudevents+json` already is an envelope: it is kept, with the
+ *   missing required fields (id, source, type, specversion) filled and topic/pubsubname set;
+ * - `rawPayload: "true"` publishes the bytes as they are; a subscription with `rawPayload: "true"`
+ *   gets them wrapped on delivery (random id, `data_base64`, as Dapr's FromRawPayload).
+ * `cloudevent.<field>` metadata overrides id, source, type, subject and time (Dapr 1.12+);
+ * `cloudevent.traceparent` / `cloudevent.tracestate` set the trace fields (the HTTP front end
+ * fills them from the request's W3C headers).
+ */
+import { randomUUID } from 'node:crypto';
+import type { TopicEvent } from './app-channel.js';
+
+export const CLOUDEVENT_CONTENT_TYPE = 'application/cloudevents+json';
+export const DEFAULT_EVENT_TYPE = 'com.dapr.event.sent';
+/** Dapr's default datacontenttype when the publisher gave none. */
+export const DEFAULT_DATA_CONTENT_TYPE = 'text/plain';
+const SPEC_VERSION = '1.0';
+const OVERRIDABLE = ['id', 'source', 'type', 'subject', 'time'] as const;
+
+export interface EnvelopeInput {
+  readonly data: Buffer;
+  readonly contentType?: string;
+  readonly topic: string;
+  readonly pubsubName: string;
+  /** The publishing app's id. */
+  readonly source: string;
+  /** Publish metadata: `rawPayload`, `cloudevent.*` overrides (incl. traceparent / tracestate). */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export type Envelope = Record<string, unknown>;
+
+export function isRawPayload(metadata: Readonly<Record<string, string>> | undefined): boolean {
+  return (metadata?.rawPayload ?? '').toLowerCase() === 'true';
+}
+
+export function isCloudEventContentType(ct: string | undefined): boolean {
+  return baseType(ct) === CLOUDEVENT_CONTENT_TYPE;
+}
+
+export function isJsonContentType(ct: string | undefined): boolean {
+  const t = baseType(ct);
+  return t === 'application/json' || t === 'text/json' || (t.startsWith('application/') && t.endsWith('+json'));
+}
+
+export function isBinaryContentType(ct: string | undefined): boolean {
+  return baseType(ct) === 'application/octet-stream';
+}
+
+/**
+ * The bytes to hand to the backend for one publish: the envelope's JSON, or the data as it is
+ * for a raw payload. Throws (a plain Error naming the reason) when data claimed to be a
+ * CloudEvent is not a JSON object.
+ */
+export function envelopeForPublish(input: EnvelopeInput): { data: Buffer; contentType: string } {
+  if (isRawPayload(input.metadata)) return { data: input.data, contentType: input.contentType || 'application/octet-stream' };
+  const env = isCloudEventContentType(input.contentType) ? fromExisting(input) : newEnvelope(input);
+  return { data: Buffer.from(JSON.stringify(env)), contentType: CLOUDEVENT_CONTENT_TYPE };
+}
+
+function newEnvelope(input: EnvelopeInput): Envelope {
+  const contentType = input.contentType || DEFAULT_DATA_CONTENT_TYPE;
+  const env: Envelope = {
+    id: randomUUID(),
+    source: input.source,
+    type: DEFAULT_EVENT_TYPE,
+    specversion: SPEC_VERSION,
+    datacontenttype: contentType,
+    time: new Date().toISOString(),
+    topic: input.topic,
+    pubsubname: input.pubsubName,
+    ...trace(input),
+  };
+  if (isBinaryContentType(contentType)) env.data_base64 = input.data.toString('base64');
+  else env.data = isJsonContentType(contentType) ? jsonOrString(input.data) : input.data.toString('utf8');
+  applyOverrides(env, input.metadata);
+  return env;
+}
+
+function fromExisting(input: EnvelopeInput): Envelope {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(input.data.toString('utf8'));
+  } catch (e) {
+    throw new Error(`data sent as ${CLOUDEVENT_CONTENT_TYPE} is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (!isObject(parsed)) throw new Error(`data sent as ${CLOUDEVENT_CONTENT_TYPE} must be a JSON object`);
+  const env: Envelope = { ...parsed, topic: input.topic, pubsubname: input.pubsubName, ...trace(input) };
+  env.id ??= randomUUID();
+  env.source ??= input.source;
+  env.type ??= DEFAULT_EVENT_TYPE;
+  env.specversion ??= SPEC_VERSION;
+  applyOverrides(env, input.metadata);
+  return env;
+}
+
+/** Dapr sets traceid and traceparent to the same W3C traceparent. */
+function trace(input: EnvelopeInput): Envelope {
+  const parent = input.metadata?.['cloudevent.traceparent'];
+  if (!parent) return {};
+  const state = input.metadata?.['cloudevent.tracestate'];
+  return { traceid: parent, traceparent: parent, ...(state ? { tracestate: state } : {}) };
+}
+
+function applyOverrides(env: Envelope, metadata: Readonly<Record<string, string>> | undefined): void {
+  for (const f of OVERRIDABLE) {
+    const v = metadata?.[`cloudevent.${f}`];
+    if (v) env[f] = v;
+  }
+}
+
+export interface StoredMessage {
+  readonly data: Buffer;
+  readonly topic: string;
+  readonly pubsubName: string;
+  /** The subscription's `rawPayload` metadata was "true": wrap whatever bytes are stored. */
+  readonly rawPayload: boolean;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The event to deliver for stored bytes. Bytes that are not a JSON object (published raw by
+ * another producer) are wrapped like a raw payload rather than failing forever.
+ */
+export function topicEventOf(msg: StoredMessage): TopicEvent {
+  let env: Envelope | undefined;
+  if (!msg.rawPayload) {
+    try {
+      const v: unknown = JSON.parse(msg.data.toString('utf8'));
+      if (isObject(v)) env = v;
+    } catch {
+      env = undefined;
+    }
+  }
+  env ??= rawEnvelope(msg);
+  return {
+    id: str(env.id),
+    source: str(env.source),
+    type: str(env.type),
+    specVersion: str(env.specversion) || SPEC_VERSION,
+    dataContentType: str(env.datacontenttype),
+    data: dataBytes(env),
+    topic: str(env.topic) || msg.topic,
+    pubsubName: str(env.pubsubname) || msg.pubsubName,
+    envelope: env,
+    metadata: msg.metadata ?? {},
+  };
+}
+
+/** Dapr's FromRawPayload: a fresh id, no source, the bytes in `data_base64`. */
+function rawEnvelope(msg: StoredMessage): Envelope {
+  return {
+    id: randomUUID(),
+    source: '',
+    type: DEFAULT_EVENT_TYPE,
+    specversion: SPEC_VERSION,
+    datacontenttype: 'application/octet-stream',
+    topic: msg.topic,
+    pubsubname: msg.pubsubName,
+    data_base64: msg.data.toString('base64'),
+  };
+}
+
+/** `data` as the bytes it would be sent as: JSON text for JSON values, UTF-8 for strings. */
+function dataBytes(env: Envelope): Buffer {
+  if (typeof env.data_base64 === 'string') return Buffer.from(env.data_base64, 'base64');
+  if (env.data === undefined) return Buffer.alloc(0);
+  if (typeof env.data === 'string' && !isJsonContentType(str(env.datacontenttype))) return Buffer.from(env.data);
+  return Buffer.from(JSON.stringify(env.data));
+}
+
+function jsonOrString(b: Buffer): unknown {
+  const text = b.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Dapr keeps undecodable "JSON" as a string rather than refusing the publish.
+    return text;
+  }
+}
+
+function baseType(ct: string | undefined): string {
+  return (ct ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function isObject(v: unknown): v is Envelope {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v);
+}

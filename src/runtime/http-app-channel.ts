@@ -1,0 +1,145 @@
+/**
+ * The app channel for `app.protocol: http`, as Dapr calls an HTTP app:
+ * - `GET /dapr/subscribe` lists the subscriptions, in Dapr's v1 format
+ *   `[{pubsubname, topic, route, metadata, deadLetterTopic}]` or v2 `routes: {default, rules}`.
+ *   Rules' CEL `match` expressions are not evaluated: events go to `routes.default` (or, without
+ *   one, the first rule's path, with a warning). A 404 means no subscriptions.
+ * - delivery POSTs the CloudEvent envelope as `application/cloudevents+json` to the route; the
+ *   reply maps as Dapr maps it: 2xx with an empty / non-JSON body or `{"status":"SUCCESS"}` →
+ *   SUCCESS, `{"status":"RETRY"}` → RETRY, `{"status":"DROP"}` → DROP, an unknown status →
+ *   RETRY, 404 → DROP (Dapr logs and drops), any other status → RETRY; a connection error or
+ *   timeout rejects (the subscriber counts it as RETRY).
+ * - `post` sends other callbacks (configuration updates) as JSON.
+ * Connections are kept alive; every call has a timeout.
+ */
+import http from 'node:http';
+import type { Logger } from 'pino';
+import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
+import { CLOUDEVENT_CONTENT_TYPE } from './cloudevents.js';
+
+export interface HttpAppChannelOptions {
+  readonly address: string;
+  readonly port: number;
+  readonly logger: Logger;
+  /** Per delivery / callback (default 60 s). */
+  readonly timeoutMs?: number;
+  /** For `GET /dapr/subscribe` (default 5 s). */
+  readonly listTimeoutMs?: number;
+}
+
+interface HttpReply {
+  readonly status: number;
+  readonly body: string;
+}
+
+export class HttpAppChannel implements AppChannel {
+  readonly protocol = 'http' as const;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+
+  constructor(private readonly opts: HttpAppChannelOptions) {}
+
+  async listSubscriptions(): Promise<AppSubscription[]> {
+    const r = await this.call('GET', '/dapr/subscribe', undefined, {}, this.opts.listTimeoutMs ?? 5000);
+    if (r.status === 404) return [];
+    if (r.status !== 200) throw new Error(`GET /dapr/subscribe answered ${r.status}: ${r.body.slice(0, 200)}`);
+    let list: unknown;
+    try {
+      list = r.body.trim() === '' ? [] : JSON.parse(r.body);
+    } catch (e) {
+      throw new Error(`GET /dapr/subscribe answered invalid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    if (!Array.isArray(list)) throw new Error('GET /dapr/subscribe must answer a JSON array');
+    return list.flatMap((item, i) => this.subscriptionOf(item, i));
+  }
+
+  async deliver(sub: AppSubscription, event: TopicEvent): Promise<AppDeliveryResult> {
+    const headers: Record<string, string> = { 'content-type': CLOUDEVENT_CONTENT_TYPE };
+    const env = event.envelope;
+    if (typeof env.traceparent === 'string' && env.traceparent) headers.traceparent = env.traceparent;
+    if (typeof env.tracestate === 'string' && env.tracestate) headers.tracestate = env.tracestate;
+    const r = await this.call('POST', sub.route, JSON.stringify(env), headers, this.opts.timeoutMs ?? 60_000);
+    return this.resultOf(sub, event, r);
+  }
+
+  /** POST a JSON body to the app; resolves with the status (rejects when the app is unreachable). */
+  async post(path: string, body: unknown): Promise<number> {
+    const r = await this.call('POST', path, JSON.stringify(body), { 'content-type': 'application/json' }, this.opts.timeoutMs ?? 60_000);
+    return r.status;
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  private resultOf(sub: AppSubscription, event: TopicEvent, r: HttpReply): AppDeliveryResult {
+    const at = { pubsub: sub.pubsubName, topic: sub.topic, route: sub.route, id: event.id, status: r.status };
+    if (r.status === 404) {
+      this.opts.logger.warn(at, 'the app answered 404 to a pub/sub event: non-retriable, dropped');
+      return 'DROP';
+    }
+    if (r.status < 200 || r.status > 299) {
+      this.opts.logger.warn({ ...at, body: r.body.slice(0, 200) }, 'the app failed a pub/sub event; will retry');
+      return 'RETRY';
+    }
+    let status = '';
+    try {
+      const v: unknown = r.body.trim() === '' ? {} : JSON.parse(r.body);
+      if (v && typeof v === 'object' && typeof (v as { status?: unknown }).status === 'string') status = (v as { status: string }).status.toUpperCase();
+    } catch {
+      return 'SUCCESS'; // as Dapr: a 2xx whose body is not JSON is a success
+    }
+    if (status === '' || status === 'SUCCESS') return 'SUCCESS';
+    if (status === 'RETRY' || status === 'DROP') return status;
+    this.opts.logger.warn({ ...at, appStatus: status }, 'the app answered an unknown pub/sub status; will retry');
+    return 'RETRY';
+  }
+
+  /** One item of /dapr/subscribe; [] (with a log line) when it is unusable. */
+  private subscriptionOf(item: unknown, i: number): AppSubscription[] {
+    const skip = (reason: string): AppSubscription[] => {
+      this.opts.logger.error({ index: i, item, reason }, 'GET /dapr/subscribe: subscription skipped');
+      return [];
+    };
+    if (!item || typeof item !== 'object') return skip('expected an object');
+    const s = item as Record<string, unknown>;
+    const pubsubName = s.pubsubname ?? s.pubsubName;
+    if (typeof pubsubName !== 'string' || pubsubName === '') return skip('pubsubname must be a non-empty string');
+    if (typeof s.topic !== 'string' || s.topic === '') return skip('topic must be a non-empty string');
+    const route = this.routeOf(s, pubsubName, s.topic);
+    const metadata: Record<string, string> = {};
+    if (s.metadata && typeof s.metadata === 'object') for (const [k, v] of Object.entries(s.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    const deadLetterTopic = typeof s.deadLetterTopic === 'string' && s.deadLetterTopic !== '' ? s.deadLetterTopic : undefined;
+    return [{ pubsubName, topic: s.topic, route, metadata, ...(deadLetterTopic ? { deadLetterTopic } : {}) }];
+  }
+
+  private routeOf(s: Record<string, unknown>, pubsubName: string, topic: string): string {
+    const routes = s.routes as { default?: unknown; rules?: unknown } | undefined;
+    let route = typeof s.route === 'string' ? s.route : '';
+    if (!route && routes && typeof routes === 'object') {
+      if (typeof routes.default === 'string' && routes.default) route = routes.default;
+      else if (Array.isArray(routes.rules) && routes.rules.length > 0) {
+        route = String((routes.rules[0] as { path?: unknown }).path ?? '');
+        this.opts.logger.warn({ pubsub: pubsubName, topic, route }, 'routing rules are not evaluated; every event goes to the first rule\'s path');
+      }
+    }
+    if (!route) route = topic; // Dapr's SDKs always name a route; the topic is a usable fallback
+    return route.startsWith('/') ? route : `/${route}`;
+  }
+
+  private call(method: string, path: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: this.opts.address, port: this.opts.port, method, path, agent: this.agent, timeout: timeoutMs, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`the app did not answer ${method} ${path} within ${timeoutMs} ms`)));
+      req.on('error', (e) => reject(new Error(`app ${this.opts.address}:${this.opts.port} ${method} ${path}: ${e.message}`)));
+      req.end(body);
+    });
+  }
+}

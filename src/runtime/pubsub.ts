@@ -1,0 +1,137 @@
+/**
+ * The runtime's pub/sub layer, shared by both front ends: `publish` wraps the app's data in a
+ * CloudEvent (src/runtime/cloudevents.ts) and hands it to the named PubSub; `start` asks the app
+ * for its subscriptions through an AppChannel and subscribes each one, delivering through
+ * src/runtime/subscriber.ts.
+ *
+ * The app usually starts after the sidecar, so the subscription list is asked for with backoff
+ * (250 ms doubling to 5 s) until the app answers or the runtime closes. A subscription whose
+ * backend refuses to subscribe (still connecting) is retried the same way. A subscription to a
+ * pubsub that is not configured is logged and skipped: it can never work until a restart.
+ */
+import type { Logger } from 'pino';
+import type { ComponentsOf } from '../components/manager.js';
+import { ComponentBackendError, ComponentError, ComponentRequestError } from '../components/errors.js';
+import type { PubSub, Subscription } from '../components/pubsub/pubsub.js';
+import type { AppChannel, AppSubscription } from './app-channel.js';
+import { envelopeForPublish } from './cloudevents.js';
+import type { PublishCall, PubSubService } from './services.js';
+import { createSubscriptionHandler } from './subscriber.js';
+
+export interface PubSubRuntimeOptions {
+  readonly pubsubs: ComponentsOf<PubSub>;
+  readonly appId: () => string;
+  readonly logger: Logger;
+  /** Backoff bounds when the app or a backend is not there yet (tests shorten them). */
+  readonly retryInitialMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+interface Active {
+  readonly sub: AppSubscription;
+  readonly backend: Subscription;
+}
+
+export class PubSubRuntime implements PubSubService {
+  private readonly active: Active[] = [];
+  private readonly abort = new AbortController();
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: PubSubRuntimeOptions) {}
+
+  async publish(call: PublishCall): Promise<void> {
+    const pubsub = this.pubsub(call.pubsubName);
+    if (!call.topic) throw new ComponentRequestError(`topic is empty in pubsub ${call.pubsubName}`);
+    let out: { data: Buffer; contentType: string };
+    try {
+      out = envelopeForPublish({ data: call.data, contentType: call.contentType, topic: call.topic, pubsubName: call.pubsubName, source: this.opts.appId(), metadata: call.metadata });
+    } catch (e) {
+      throw new ComponentRequestError((e as Error).message);
+    }
+    try {
+      await pubsub.publish({ topic: call.topic, data: out.data, contentType: out.contentType, metadata: call.metadata });
+    } catch (e) {
+      if (e instanceof ComponentError) throw e;
+      throw new ComponentBackendError(`error when publish to topic ${call.topic} in pubsub ${call.pubsubName}: ${(e as Error).message}`, e);
+    }
+  }
+
+  /**
+   * Subscribe the app's declared subscriptions. Resolves once each one is subscribed or skipped
+   * (or the runtime closed); the sidecar does not wait for it. The caller keeps owning `channel`.
+   */
+  async start(channel: AppChannel): Promise<void> {
+    const subs = await this.retrying('asking the app for its subscriptions', () => channel.listSubscriptions(), { protocol: channel.protocol });
+    if (subs === undefined) return;
+    this.opts.logger.info({ subscriptions: subs.map((s) => `${s.pubsubName}/${s.topic}`) }, 'app subscriptions received');
+    await Promise.all(subs.map((s) => this.subscribe(s, channel)));
+  }
+
+  subscriptions(): readonly AppSubscription[] {
+    return this.active.map((a) => a.sub);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.abort.abort();
+      const all = this.active.splice(0);
+      await Promise.all(all.map((a) => a.backend.close().catch(() => undefined)));
+    })();
+    return this.closing;
+  }
+
+  private pubsub(name: string): PubSub {
+    const p = this.opts.pubsubs.get(name);
+    if (!p) throw new ComponentError('not-found', `pubsub ${name} not found`);
+    return p;
+  }
+
+  private async subscribe(sub: AppSubscription, channel: AppChannel): Promise<void> {
+    const at = { pubsub: sub.pubsubName, topic: sub.topic };
+    const pubsub = this.opts.pubsubs.get(sub.pubsubName);
+    if (!pubsub) {
+      this.opts.logger.error({ ...at, configured: this.opts.pubsubs.names() }, 'the app subscribes to a pubsub that is not configured; subscription skipped');
+      return;
+    }
+    const handler = createSubscriptionHandler({ pubsubName: sub.pubsubName, pubsub, subscription: sub, channel, logger: this.opts.logger });
+    const consumerGroup = sub.metadata.consumerGroup || this.opts.appId();
+    const backend = await this.retrying('subscribing', () => pubsub.subscribe({ topic: sub.topic, consumerGroup, metadata: sub.metadata }, handler), at);
+    if (backend === undefined) return;
+    if (this.abort.signal.aborted) {
+      await backend.close().catch(() => undefined);
+      return;
+    }
+    this.active.push({ sub, backend });
+    this.opts.logger.info({ ...at, route: sub.route, consumerGroup }, 'subscribed');
+  }
+
+  /** `fn` until it resolves; undefined when the runtime closed first. Logs the first failure at warn, the rest at debug. */
+  private async retrying<T>(what: string, fn: () => Promise<T>, at: Record<string, unknown>): Promise<T | undefined> {
+    let delay = this.opts.retryInitialMs ?? 250;
+    const max = this.opts.retryMaxMs ?? 5000;
+    for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (this.abort.signal.aborted) return undefined;
+        const level = attempt === 1 ? 'warn' : 'debug';
+        this.opts.logger[level]({ ...at, attempt, retryInMs: delay, error: (e as Error).message }, `pub/sub: ${what} failed; retrying`);
+        await sleep(delay, this.abort.signal);
+        delay = Math.min(max, delay * 2);
+      }
+    }
+    return undefined;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,79 @@
+/**
+ * One app subscription's message handler: backend Message → TopicEvent → the app (through an
+ * AppChannel, HTTP or gRPC) → what the backend is told.
+ *
+ *   app SUCCESS                          → SUCCESS (ack)
+ *   app RETRY / rejection / unreachable  → RETRY (the backend redelivers) until the message's
+ *                                          `maxDeliveries`th delivery, then dead-letter
+ *   app DROP (HTTP 404 too)              → dead-letter at once
+ *
+ * Dead-lettering publishes the stored bytes unchanged to the subscription's `deadLetterTopic` on
+ * the same pubsub, then acknowledges; when that publish fails the message is RETRIED (nothing is
+ * acknowledged that was not stored). Without a dead-letter topic the message is logged and dropped.
+ * `maxDeliveries` comes from the subscription metadata (default 5: Dapr's default resiliency
+ * retries a few times before giving up; 5 keeps a poison message from blocking a topic for long).
+ */
+import type { Logger } from 'pino';
+import type { DeliveryResult, Message, MessageHandler, PubSub } from '../components/pubsub/pubsub.js';
+import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
+import { isRawPayload, topicEventOf } from './cloudevents.js';
+
+export const DEFAULT_MAX_DELIVERIES = 5;
+
+export interface SubscriberOptions {
+  readonly pubsubName: string;
+  readonly pubsub: PubSub;
+  readonly subscription: AppSubscription;
+  readonly channel: AppChannel;
+  readonly logger: Logger;
+}
+
+/** The subscription's `maxDeliveries` metadata (an integer ≥ 1), else the default. */
+export function maxDeliveriesOf(sub: AppSubscription, logger?: Logger): number {
+  const raw = sub.metadata.maxDeliveries;
+  if (raw === undefined || raw === '') return DEFAULT_MAX_DELIVERIES;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= 1) return n;
+  logger?.warn({ pubsub: sub.pubsubName, topic: sub.topic, maxDeliveries: raw, using: DEFAULT_MAX_DELIVERIES }, 'subscription metadata maxDeliveries must be an integer >= 1; using the default');
+  return DEFAULT_MAX_DELIVERIES;
+}
+
+export function createSubscriptionHandler(opts: SubscriberOptions): MessageHandler {
+  const { subscription: sub, logger } = opts;
+  const max = maxDeliveriesOf(sub, logger);
+  const raw = isRawPayload(sub.metadata);
+  return async (msg: Message): Promise<DeliveryResult> => {
+    const event = topicEventOf({ data: msg.data, topic: msg.topic, pubsubName: opts.pubsubName, rawPayload: raw, metadata: msg.metadata });
+    const result = await deliver(opts, event, msg);
+    if (result === 'SUCCESS') return 'SUCCESS';
+    if (result === 'RETRY' && msg.deliveryCount < max) return 'RETRY';
+    const why = result === 'DROP' ? 'the app dropped it' : `delivery ${msg.deliveryCount} of ${max} failed`;
+    return deadLetter(opts, msg, event.id, why);
+  };
+}
+
+async function deliver(opts: SubscriberOptions, event: TopicEvent, msg: Message): Promise<AppDeliveryResult> {
+  try {
+    return await opts.channel.deliver(opts.subscription, event);
+  } catch (e) {
+    opts.logger.warn({ pubsub: opts.pubsubName, topic: msg.topic, id: event.id, deliveryCount: msg.deliveryCount, error: (e as Error).message }, 'pub/sub delivery to the app failed; will retry');
+    return 'RETRY';
+  }
+}
+
+async function deadLetter(opts: SubscriberOptions, msg: Message, eventId: string, why: string): Promise<DeliveryResult> {
+  const { subscription: sub, logger } = opts;
+  const at = { pubsub: opts.pubsubName, topic: msg.topic, id: eventId, deliveryCount: msg.deliveryCount };
+  if (!sub.deadLetterTopic) {
+    logger.warn({ ...at, reason: why }, 'pub/sub message dropped (the subscription has no deadLetterTopic)');
+    return 'DROP';
+  }
+  try {
+    await opts.pubsub.publish({ topic: sub.deadLetterTopic, data: msg.data, contentType: msg.contentType, metadata: msg.metadata });
+  } catch (e) {
+    logger.error({ ...at, deadLetterTopic: sub.deadLetterTopic, error: (e as Error).message }, 'pub/sub dead-letter publish failed; the message stays for redelivery');
+    return 'RETRY';
+  }
+  logger.info({ ...at, deadLetterTopic: sub.deadLetterTopic, reason: why }, 'pub/sub message sent to the dead-letter topic');
+  return 'SUCCESS';
+}
