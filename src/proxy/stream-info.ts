@@ -34,7 +34,10 @@ export interface StreamInfo {
   /** "ip:port" of the last upstream host tried ('' when none). */
   upstreamHost: string;
   upstreamTransportFailureReason: string;
+  /** The peer's IP (rate-limit keys, hashing, x-forwarded-for). */
   downstreamRemoteAddress: string;
+  /** The peer's port; 0 when unknown. The access log prints `ip:port` as Envoy does. */
+  downstreamRemotePort: number;
   downstreamLocalAddress: string;
   /** Number of upstream attempts (1 + retries). */
   attempts: number;
@@ -85,6 +88,7 @@ export function newStreamInfo(): StreamInfo {
     upstreamHost: '',
     upstreamTransportFailureReason: '',
     downstreamRemoteAddress: '',
+    downstreamRemotePort: 0,
     downstreamLocalAddress: '',
     attempts: 0,
     grpcStatus: -1,

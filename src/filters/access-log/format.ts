@@ -99,12 +99,18 @@ export function formatJson(i: StreamInfo): string {
     ',"downstream_local_address":' +
     js(i.downstreamLocalAddress) +
     ',"downstream_remote_address":' +
-    js(i.downstreamRemoteAddress) +
+    js(hostPort(i.downstreamRemoteAddress, i.downstreamRemotePort)) +
     ',"requested_server_name":null' +
     ',"route_name":' +
     js(i.routeName) +
     '}\n'
   );
+}
+
+/** Envoy's %DOWNSTREAM_REMOTE_ADDRESS%: `ip:port` (`[v6]:port`); the bare IP when the port is unknown. */
+function hostPort(ip: string, port: number): string {
+  if (ip === '' || port === 0) return ip;
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 // Control characters and '"' would let a header value forge a line or a field.

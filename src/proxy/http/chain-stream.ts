@@ -55,7 +55,7 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
   private requestTimer: NodeJS.Timeout | null = null;
   private readonly remoteAddress: string;
 
-  constructor(head: RequestHead, headers: HeaderMap, rt: ListenerRuntime, cfg: HttpListenerConfig, conn: { remoteAddress: string; localAddress: string; originalDst: OriginalDestination | null }, protocol: StreamInfo['protocol'], requestEnded: boolean) {
+  constructor(head: RequestHead, headers: HeaderMap, rt: ListenerRuntime, cfg: HttpListenerConfig, conn: { remoteAddress: string; remotePort?: number; localAddress: string; originalDst: OriginalDestination | null }, protocol: StreamInfo['protocol'], requestEnded: boolean) {
     this.head = head;
     this.rt = rt;
     this.cfg = cfg;
@@ -78,6 +78,7 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
     info.direction = cfg.spec.direction;
     info.listenerName = cfg.spec.name;
     info.downstreamRemoteAddress = conn.remoteAddress;
+    info.downstreamRemotePort = conn.remotePort ?? 0;
     info.downstreamLocalAddress = conn.localAddress;
     this.chain = cfg.defaultChain;
   }

@@ -19,6 +19,7 @@ const S_CLOSED = 4;
 export class ServerConnection implements Downstream {
   readonly socket: Socket;
   readonly remoteAddress: string;
+  readonly remotePort: number;
   readonly localAddress: string;
   /** Where the client was going before iptables redirected it (capture listeners), else null. */
   readonly originalDst: OriginalDestination | null;
@@ -41,6 +42,7 @@ export class ServerConnection implements Downstream {
     this.rt = rt;
     this.originalDst = originalDst;
     this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
     this.localAddress = `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
     socket.setNoDelay(true);
     const idle = rt.config.spec.http.idleTimeoutMs;

@@ -19,6 +19,7 @@ import { ChainStream, EMPTY, grpcLocalReplyHeaders, httpToGrpc } from './chain-s
 export interface Downstream {
   readonly socket: Socket;
   readonly remoteAddress: string;
+  readonly remotePort?: number;
   readonly localAddress: string;
   /** SO_ORIGINAL_DST of a redirected connection (capture listeners); null when not redirected or unknown. */
   readonly originalDst?: OriginalDestination | null;
@@ -42,7 +43,7 @@ export class ProxyStream extends ChainStream {
   private finished = false;
 
   constructor(down: Downstream, head: RequestHead, rt: ListenerRuntime, cfg: HttpListenerConfig) {
-    super(head, head.headers, rt, cfg, { remoteAddress: down.remoteAddress, localAddress: down.localAddress, originalDst: down.originalDst ?? null }, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', false);
+    super(head, head.headers, rt, cfg, { remoteAddress: down.remoteAddress, remotePort: down.remotePort, localAddress: down.localAddress, originalDst: down.originalDst ?? null }, head.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', false);
     this.down = down;
   }
 

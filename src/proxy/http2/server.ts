@@ -38,6 +38,7 @@ export class Http2Listener {
     if (initial.length > 0) socket.unshift(initial);
     this.next = {
       remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
       localAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
       originalDst,
     };

@@ -21,6 +21,7 @@ import { h2ResponseHeaders, isTrailerSafe, synthRequestHead, toHeaderObject } fr
 /** The downstream connection as an h2 stream sees it: plain data. */
 export interface H2ConnectionInfo {
   readonly remoteAddress: string;
+  readonly remotePort?: number;
   readonly localAddress: string;
   readonly originalDst: OriginalDestination | null;
 }

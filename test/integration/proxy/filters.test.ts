@@ -486,7 +486,8 @@ clusters:
     expect(a.user_agent).toBe('capa-test');
     expect(a.route_name).toBe('to-backend');
     expect(a.x_forwarded_for).toBe('127.0.0.1');
-    expect(String(a.downstream_remote_address)).toMatch(/^127\.0\.0\.1/);
+    // Envoy's %DOWNSTREAM_REMOTE_ADDRESS%: the client's ip:port.
+    expect(String(a.downstream_remote_address)).toMatch(/^127\.0\.0\.1:[1-9][0-9]*$/);
     expect(Date.parse(String(a.start_time))).toBeGreaterThan(Date.now() - 60_000);
 
     const d = byId('rid-dead');

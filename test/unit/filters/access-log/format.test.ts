@@ -24,7 +24,8 @@ function full(): StreamInfo {
     routeName: 'default',
     upstreamCluster: 'outbound|9080||productpage.default.svc.cluster.local',
     upstreamHost: '10.1.2.3:9080',
-    downstreamRemoteAddress: '10.0.0.9:51234',
+    downstreamRemoteAddress: '10.0.0.9',
+    downstreamRemotePort: 51234,
     downstreamLocalAddress: '10.0.0.7:9080',
   });
 }
