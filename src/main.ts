@@ -13,6 +13,7 @@ import { builtinFilterRegistry } from './filters/index.js';
 import { createLogger } from './observability/logger.js';
 import { Sidecar } from './sidecar.js';
 import { runWorker } from './worker.js';
+import { tuneMalloc } from './interception/original-dst/index.js';
 
 function version(): string {
   try {
@@ -62,6 +63,7 @@ async function main(): Promise<number | null> {
     }
   }
   const logger = createLogger(opts.logLevel ?? 'info');
+  logger.debug({ malloc: tuneMalloc() }, 'glibc malloc trim threshold / top pad');
   let sidecar: Sidecar;
   try {
     sidecar = await Sidecar.start({ configPath: opts.config, policyDirs: opts.policyDirs, concurrency: opts.concurrency, logger, logLevel: opts.logLevel, exitOnDrain: true });

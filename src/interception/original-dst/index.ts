@@ -26,6 +26,8 @@ export interface OriginalDstAddon {
   getOriginalDst(fd: number): OriginalDst | null;
   /** The failure of this thread's last getOriginalDst call; null after a success or "not redirected". */
   lastError(): OriginalDstError | null;
+  /** glibc mallopt(M_TRIM_THRESHOLD / M_TOP_PAD); false when not glibc. Absent in older builds. */
+  tuneMalloc?(trimThreshold: number, topPad: number): boolean;
 }
 
 export type SocketOriginalDst = (socket: Socket) => OriginalDst | null;
@@ -123,4 +125,25 @@ export function loadOriginalDst(logger: OriginalDstLogger, opts: LoadOriginalDst
     if (dst.port === socket.localPort && dst.address === unmapped(socket.localAddress ?? '')) return null;
     return dst;
   };
+}
+
+/** The malloc settings the data path wants (the same as the GLIBC_TUNABLES the workers get). */
+export const MALLOC_TRIM_THRESHOLD = 512 * 1024 * 1024;
+export const MALLOC_TOP_PAD = 256 * 1024 * 1024;
+
+/**
+ * Applies MALLOC_TRIM_THRESHOLD / MALLOC_TOP_PAD to this process through the addon, unless the
+ * environment already sets glibc malloc tunables (the operator's choice wins) or
+ * CAPA_DISABLE_NATIVE=1. Without it, a process started directly (not through `npm start`) trims
+ * the heap after every GC and moves 5x fewer TCP bytes. Returns what was done, for the start log.
+ */
+export function tuneMalloc(path: string = ADDON_PATH): 'tuned' | 'env' | 'unavailable' {
+  if ((process.env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.')) return 'env';
+  if (process.env.CAPA_DISABLE_NATIVE === '1') return 'unavailable';
+  try {
+    const a = loadAddon(path);
+    return a.tuneMalloc?.(MALLOC_TRIM_THRESHOLD, MALLOC_TOP_PAD) === true ? 'tuned' : 'unavailable';
+  } catch {
+    return 'unavailable';
+  }
 }

@@ -7,7 +7,7 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { ADDON_PATH, loadAddon, loadOriginalDst, socketFd, type OriginalDstAddon, type OriginalDstLogger } from '../../../../src/interception/original-dst/index.js';
+import { ADDON_PATH, MALLOC_TOP_PAD, MALLOC_TRIM_THRESHOLD, loadAddon, loadOriginalDst, socketFd, tuneMalloc, type OriginalDstAddon, type OriginalDstLogger } from '../../../../src/interception/original-dst/index.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -204,6 +204,31 @@ describe('loadOriginalDst fallback', () => {
       expect(get(new net.Socket())).toBeNull();
     } finally {
       p.close();
+    }
+  });
+});
+
+describe('glibc malloc tuning (tuneMalloc)', () => {
+  it('the addon sets M_TRIM_THRESHOLD / M_TOP_PAD on glibc and refuses nonsense', () => {
+    const a = loadAddon();
+    expect(typeof a.tuneMalloc).toBe('function');
+    expect(a.tuneMalloc!(MALLOC_TRIM_THRESHOLD, MALLOC_TOP_PAD)).toBe(true);
+    expect(a.tuneMalloc!(-1, 0)).toBe(false);
+  });
+
+  it('is applied for a directly started process, and left alone when GLIBC_TUNABLES already sets malloc', () => {
+    const prev = process.env.GLIBC_TUNABLES;
+    try {
+      delete process.env.GLIBC_TUNABLES;
+      expect(tuneMalloc()).toBe('tuned');
+      process.env.GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=1048576';
+      expect(tuneMalloc()).toBe('env');
+      expect(tuneMalloc('/nonexistent/addon.node')).toBe('env');
+      delete process.env.GLIBC_TUNABLES;
+      expect(tuneMalloc('/nonexistent/addon.node')).toBe('unavailable');
+    } finally {
+      if (prev === undefined) delete process.env.GLIBC_TUNABLES;
+      else process.env.GLIBC_TUNABLES = prev;
     }
   });
 });
