@@ -1,7 +1,7 @@
 /** `configuration.redis` metadata, named as Dapr's Redis configuration store names it. */
 import { z } from 'zod';
 import { int } from '../../../config/schema-common.js';
-import { checkRedisHost, redisConnectionFields } from '../../lock/redis/connection.js';
+import { checkRedisHost, redisConnectionFields } from '../../redis/metadata.js';
 
 export const redisConfigurationMetadata = z
   .strictObject({

@@ -14,7 +14,7 @@
  */
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import { ComponentRequestError } from '../../errors.js';
-import { RedisConnection } from '../../lock/redis/connection.js';
+import { RedisConnection } from '../../redis/connection.js';
 import { checkKeys, deliver, newWatchId } from '../query.js';
 import type { ConfigurationFeature, ConfigurationItem, ConfigurationQuery, ConfigurationStore, ConfigurationWatch } from '../store.js';
 import { redisConfigurationMetadata, type RedisConfigurationMetadata } from './config.js';

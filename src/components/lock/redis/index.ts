@@ -11,7 +11,7 @@ import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import type { LockRequest, LockStore, UnlockRequest, UnlockStatus } from '../store.js';
 import { checkLockRequest, checkUnlockRequest } from '../validate.js';
 import { redisLockMetadata, type RedisLockMetadata } from './config.js';
-import { RedisConnection } from './connection.js';
+import { RedisComponent, RedisConnection } from '../../redis/connection.js';
 
 /** KEYS[1] lock; ARGV owner, ms. 1 = held by this owner now (expiry reset), 0 = another owner. */
 const RELOCK = `
@@ -32,14 +32,13 @@ const STATUS: readonly UnlockStatus[] = ['SUCCESS', 'LOCK_DOES_NOT_EXIST', 'LOCK
 
 type Script = (key: string, owner: string, ms: string) => Promise<number>;
 
-export class RedisLockStore implements LockStore {
-  private readonly conn: RedisConnection;
+export class RedisLockStore extends RedisComponent implements LockStore {
   private readonly prefix: string;
   private readonly relock: Script;
   private readonly releaseOrExtend: Script;
 
   constructor(m: RedisLockMetadata, ctx: ComponentContext) {
-    this.conn = new RedisConnection(m, 'lock.redis', ctx);
+    super(new RedisConnection(m, 'lock.redis', ctx));
     this.prefix = m.keyPrefix;
     const c = this.conn.client;
     c.defineCommand('capaLockRelock', { numberOfKeys: 1, lua: RELOCK });
@@ -47,18 +46,6 @@ export class RedisLockStore implements LockStore {
     const cmds = c as unknown as { capaLockRelock: Script; capaLockRelease: Script };
     this.relock = cmds.capaLockRelock.bind(c);
     this.releaseOrExtend = cmds.capaLockRelease.bind(c);
-  }
-
-  init(): Promise<void> {
-    return this.conn.init();
-  }
-
-  async close(): Promise<void> {
-    this.conn.close();
-  }
-
-  status(): { ready: boolean; error?: string } {
-    return this.conn.status();
   }
 
   async tryLock(req: LockRequest): Promise<boolean> {

@@ -1,20 +1,16 @@
 /**
  * `pubsub.redis` metadata, named as Dapr's Redis Streams pub/sub names it (redisHost,
  * redisPassword, redisDB, consumerID, processingTimeout, redeliverInterval, maxLenApprox,
- * concurrency), plus keyPrefix and the timeouts state.redis has.
+ * concurrency), plus keyPrefix and the timeouts every Redis component has.
  */
 import { z } from 'zod';
-import { bool, int, text } from '../../../config/schema-common.js';
+import { int, text } from '../../../config/schema-common.js';
+import { checkRedisHost, redisConnectionFields } from '../../redis/metadata.js';
 import { duration } from '../common.js';
 
 export const redisPubSubMetadata = z
   .strictObject({
-    /** `host:port`. */
-    redisHost: text.default('127.0.0.1:6379'),
-    redisUsername: text.optional(),
-    redisPassword: text.optional(),
-    redisDB: int(0, 15, 'a Redis database number').default(0),
-    enableTLS: bool.default(false),
+    ...redisConnectionFields,
     /** When set, the consumer group of every subscription (instead of the one the runtime passes, the app id). */
     consumerID: text.optional(),
     /** How long a delivered message may stay unanswered (or wait after RETRY) before it is delivered again. */
@@ -27,13 +23,9 @@ export const redisPubSubMetadata = z
     concurrency: int(1, 10_000, 'a count').default(10),
     /** Prepended to each topic to make its stream key; '' = the topic itself, as Dapr does. */
     keyPrefix: text.default(''),
-    /** Per-command timeout in milliseconds. */
-    timeoutMs: int(1, 600_000, 'milliseconds').default(5000),
-    /** How long `init` waits for the first connection before reporting the component as failed. */
-    connectTimeoutMs: int(1, 600_000, 'milliseconds').default(2000),
   })
   .superRefine((m, ctx) => {
-    if (!/^[^:\s]+:\d{1,5}$/.test(m.redisHost)) ctx.addIssue({ code: 'custom', message: `expected host:port, got ${JSON.stringify(m.redisHost)}`, path: ['redisHost'] });
+    checkRedisHost(m, ctx);
     if (m.redeliverInterval === 0) ctx.addIssue({ code: 'custom', message: 'must be more than 0 (messages would never be redelivered)', path: ['redeliverInterval'] });
   })
   .prefault({});

@@ -13,15 +13,12 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type * as IoRedis from 'ioredis';
-import { lazy } from '../../../lazy.js';
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import { ComponentBackendError } from '../../errors.js';
+import { RedisComponent, RedisConnection } from '../../redis/connection.js';
 import { Slots, checkPublish, checkSubscribe, decodeMetadata, deliver, encodeMetadata, sleep } from '../common.js';
 import type { Message, MessageHandler, PubSub, PubSubFeature, PublishRequest, SubscribeRequest, Subscription } from '../pubsub.js';
 import { redisPubSubMetadata, type RedisPubSubMetadata } from './config.js';
-
-const ioredis = lazy<typeof IoRedis>('ioredis');
 
 const FEATURES: readonly PubSubFeature[] = ['DURABLE', 'CONSUMER_GROUPS'];
 /** How long one XREADGROUP blocks; close() does not wait for it (it drops the connection). */
@@ -173,78 +170,25 @@ class RedisSubscription implements Subscription {
   }
 }
 
-export class RedisPubSub implements PubSub {
+export class RedisPubSub extends RedisComponent implements PubSub {
   readonly client: Redis;
-  private lastError = '';
-  private readonly where: string;
   private readonly subs = new Set<RedisSubscription>();
 
   constructor(
     readonly m: RedisPubSubMetadata,
     readonly ctx: ComponentContext,
   ) {
-    const [host, port] = splitHostPort(m.redisHost);
-    this.where = m.redisHost;
-    this.client = new (ioredis().Redis)({
-      host,
-      port,
-      username: m.redisUsername,
-      password: m.redisPassword,
-      db: m.redisDB,
-      tls: m.enableTLS ? {} : undefined,
-      connectionName: 'capa-pubsub',
-      // Stream replies read with callBuffer keep RESP2's shapes.
-      protocol: 2,
-      lazyConnect: true,
-      // Never queue a command while disconnected: a publish fails at once instead of being stored later.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: m.timeoutMs,
-      connectTimeout: Math.min(m.connectTimeoutMs, 10_000),
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    let reported = false;
-    this.client.on('ready', () => {
-      if (reported) ctx.logger.info({ component: ctx.name, redis: this.where }, 'pubsub.redis: connected again');
-      reported = false;
-      this.lastError = '';
-    });
-    this.client.on('error', (e: Error) => {
-      this.lastError = e.message;
-      if (reported) return;
-      reported = true;
-      ctx.logger.warn({ component: ctx.name, redis: this.where, error: e.message }, 'pubsub.redis: connection failed; retrying');
-    });
+    // Stream replies read with callBuffer keep RESP2's shapes.
+    super(new RedisConnection(m, 'pubsub.redis', ctx, { client: { connectionName: 'capa-pubsub', protocol: 2 } }));
+    this.client = this.conn.client;
   }
 
   // === impl Component ===
 
-  async init(): Promise<void> {
-    if (this.client.status === 'ready') return;
-    if (this.client.status === 'wait' || this.client.status === 'end') this.client.connect().catch(() => undefined);
-    await new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.client.off('ready', done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.client.off('ready', done);
-        reject(new ComponentBackendError(`cannot connect to Redis at ${this.where}: ${this.lastError || 'timed out'}`));
-      }, this.m.connectTimeoutMs);
-      this.client.on('ready', done);
-    });
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await Promise.all([...this.subs].map((s) => s.close()));
     this.subs.clear();
-    this.client.disconnect();
-  }
-
-  status(): { ready: boolean; error?: string } {
-    const ready = this.client.status === 'ready';
-    return ready ? { ready } : { ready, error: `Redis at ${this.where} is ${this.client.status}${this.lastError ? `: ${this.lastError}` : ''}` };
+    await super.close();
   }
 
   // === impl PubSub ===
@@ -261,14 +205,14 @@ export class RedisPubSub implements PubSub {
     if (req.contentType) args.push('contentType', req.contentType);
     const meta = encodeMetadata(req.metadata);
     if (meta) args.push('metadata', meta);
-    await this.call(`publish to ${req.topic}`, () => this.client.call('XADD', ...args));
+    await this.conn.call(() => this.client.call('XADD', ...args), `publish to ${req.topic}`);
   }
 
   async subscribe(req: SubscribeRequest, handler: MessageHandler): Promise<Subscription> {
     checkSubscribe(req);
     const key = this.key(req.topic);
     const group = this.m.consumerID ?? req.consumerGroup;
-    await this.call(`subscribe to ${req.topic}`, () => this.createGroup(key, group));
+    await this.conn.call(() => this.createGroup(key, group), `subscribe to ${req.topic}`);
     const consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     const reader = this.client.duplicate({ connectionName: 'capa-pubsub-reader', commandTimeout: BLOCK_MS + this.m.timeoutMs, lazyConnect: true });
     reader.on('error', () => undefined); // reported by the subscription's loop
@@ -276,7 +220,7 @@ export class RedisPubSub implements PubSub {
       await reader.connect();
     } catch (e) {
       reader.disconnect();
-      throw new ComponentBackendError(`Redis at ${this.where}: subscribe to ${req.topic}: ${(e as Error).message}`, e);
+      throw new ComponentBackendError(`Redis at ${this.conn.where}: subscribe to ${req.topic}: ${(e as Error).message}`, e);
     }
     const sub = new RedisSubscription(this, reader, { key, group, consumer, topic: req.topic }, handler);
     this.subs.add(sub);
@@ -302,14 +246,6 @@ export class RedisPubSub implements PubSub {
   private key(topic: string): string {
     return this.m.keyPrefix + topic;
   }
-
-  private async call<T>(what: string, f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (e) {
-      throw new ComponentBackendError(`Redis at ${this.where}: ${what}: ${(e as Error).message}`, e);
-    }
-  }
 }
 
 /**
@@ -333,11 +269,6 @@ function toMessage(id: string, topic: string, fields: Buffer[], deliveryCount: n
     else if (name === 'metadata') metadata = decodeMetadata(fields[i + 1]!.toString());
   }
   return { id, topic, data, contentType, metadata, deliveryCount };
-}
-
-function splitHostPort(hp: string): [string, number] {
-  const i = hp.lastIndexOf(':');
-  return [hp.slice(0, i), Number(hp.slice(i + 1))];
 }
 
 export const redisPubSub: ComponentDefinition<RedisPubSub, RedisPubSubMetadata> = {

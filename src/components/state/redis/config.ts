@@ -1,25 +1,7 @@
-/** `state.redis` metadata, named as Dapr's Redis state store names it. */
+/** `state.redis` metadata, named as Dapr's Redis state store names it (keyPrefix also prefixes the etag counter). */
 import { z } from 'zod';
-import { bool, int, text } from '../../../config/schema-common.js';
+import { checkRedisHost, redisConnectionFields } from '../../redis/metadata.js';
 
-export const redisStateMetadata = z
-  .strictObject({
-    /** `host:port`. */
-    redisHost: text.default('127.0.0.1:6379'),
-    redisUsername: text.optional(),
-    redisPassword: text.optional(),
-    redisDB: int(0, 15, 'a Redis database number').default(0),
-    /** Prepended to every key (and the etag counter); '' = none. */
-    keyPrefix: text.default(''),
-    /** Per-command timeout in milliseconds. */
-    timeoutMs: int(1, 600_000, 'milliseconds').default(5000),
-    /** How long `init` waits for the first connection before reporting the component as failed. */
-    connectTimeoutMs: int(1, 600_000, 'milliseconds').default(2000),
-    enableTLS: bool.default(false),
-  })
-  .superRefine((m, ctx) => {
-    if (!/^[^:\s]+:\d{1,5}$/.test(m.redisHost)) ctx.addIssue({ code: 'custom', message: `expected host:port, got ${JSON.stringify(m.redisHost)}`, path: ['redisHost'] });
-  })
-  .prefault({});
+export const redisStateMetadata = z.strictObject({ ...redisConnectionFields }).superRefine(checkRedisHost).prefault({});
 
 export type RedisStateMetadata = z.output<typeof redisStateMetadata>;

@@ -5,11 +5,8 @@
  * that was not stored) while ioredis reconnects in the background.
  */
 import type { Redis } from 'ioredis';
-import type * as IoRedis from 'ioredis';
-import { lazy } from '../../../lazy.js';
-
-const ioredis = lazy<typeof IoRedis>('ioredis');
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
+import { RedisComponent, RedisConnection } from '../../redis/connection.js';
 import type { StateFeature } from '../features.js';
 import { ETagMismatchError, StateBackendError, StateError } from '../errors.js';
 import {
@@ -32,75 +29,23 @@ const COUNTER = '\u0000capa-etag-seq';
 
 type WriteCommand = (numKeys: number, ...args: (string | Buffer)[]) => Promise<number[]>;
 
-export class RedisStateStore implements TransactionalStore {
+export class RedisStateStore extends RedisComponent implements TransactionalStore {
   private readonly client: Redis;
   private readonly prefix: string;
   private readonly write: WriteCommand;
-  private lastError = '';
-  private readonly connectTimeoutMs: number;
-  private readonly where: string;
 
   constructor(m: RedisStateMetadata, ctx: ComponentContext) {
-    const [host, port] = splitHostPort(m.redisHost);
-    this.where = m.redisHost;
+    super(
+      new RedisConnection(m, 'state.redis', ctx, {
+        backendError: (message, cause) => new StateBackendError(message, cause),
+        // Typed already, or a script's etag refusal that run() turns into ETagMismatchError.
+        passThrough: (e) => e instanceof StateError || /^CAPA(ETAG|EXISTS) /.test((e as Error).message),
+      }),
+    );
+    this.client = this.conn.client;
     this.prefix = m.keyPrefix;
-    this.connectTimeoutMs = m.connectTimeoutMs;
-    this.client = new (ioredis().Redis)({
-      host,
-      port,
-      username: m.redisUsername,
-      password: m.redisPassword,
-      db: m.redisDB,
-      tls: m.enableTLS ? {} : undefined,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: m.timeoutMs,
-      connectTimeout: Math.min(m.connectTimeoutMs, 10_000),
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-    });
-    let reported = false;
-    this.client.on('ready', () => {
-      if (reported) ctx.logger.info({ component: ctx.name, redis: this.where }, 'state.redis: connected again');
-      reported = false;
-      this.lastError = '';
-    });
-    this.client.on('error', (e: Error) => {
-      this.lastError = e.message;
-      if (reported) return;
-      reported = true;
-      ctx.logger.warn({ component: ctx.name, redis: this.where, error: e.message }, 'state.redis: connection failed; retrying');
-    });
     this.client.defineCommand('capaStateWrite', { lua: WRITE_SCRIPT });
     this.write = (this.client as unknown as { capaStateWrite: WriteCommand }).capaStateWrite.bind(this.client);
-  }
-
-  // === impl Component ===
-
-  async init(): Promise<void> {
-    if (this.client.status === 'ready') return;
-    if (this.client.status === 'wait') this.client.connect().catch(() => undefined);
-    await new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.client.off('ready', done);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.client.off('ready', done);
-        reject(new StateBackendError(`cannot connect to Redis at ${this.where}: ${this.lastError || 'timed out'}`));
-      }, this.connectTimeoutMs);
-      this.client.on('ready', done);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.client.disconnect();
-  }
-
-  status(): { ready: boolean; error?: string } {
-    const ready = this.client.status === 'ready';
-    return ready ? { ready } : { ready, error: `Redis at ${this.where} is ${this.client.status}${this.lastError ? `: ${this.lastError}` : ''}` };
   }
 
   // === impl StateStore ===
@@ -111,7 +56,7 @@ export class RedisStateStore implements TransactionalStore {
 
   async get(req: GetRequest): Promise<GetResponse | null> {
     const key = checkKey(req.key);
-    const [data, version] = await this.call(() => this.client.hmgetBuffer(this.prefix + key, 'data', 'version'));
+    const [data, version] = await this.conn.call(() => this.client.hmgetBuffer(this.prefix + key, 'data', 'version'));
     if (!data || !version) return null;
     return { data, etag: version.toString() };
   }
@@ -130,7 +75,7 @@ export class RedisStateStore implements TransactionalStore {
     const keys = reqs.map((r) => checkKey(r.key));
     const pipe = this.client.pipeline();
     for (const k of keys) pipe.hmgetBuffer(this.prefix + k, 'data', 'version');
-    const res = await this.call(() => pipe.exec());
+    const res = await this.conn.call(() => pipe.exec());
     return keys.map((key, i): BulkGetItem => {
       const [err, row] = res?.[i] ?? [new Error('no reply'), null];
       if (err) return { key, error: err.message };
@@ -165,7 +110,7 @@ export class RedisStateStore implements TransactionalStore {
       args.push(op.operation === 'upsert' ? 'set' : 'del', w.condition.kind, version, data, String(w.ttlMs));
     }
     try {
-      return await this.call(() => this.write(keys.length, ...keys, ...args));
+      return await this.conn.call(() => this.write(keys.length, ...keys, ...args));
     } catch (e) {
       const m = /^CAPA(ETAG|EXISTS) (\d+)/.exec((e as Error).message);
       if (!m) throw e;
@@ -173,21 +118,6 @@ export class RedisStateStore implements TransactionalStore {
       throw m[1] === 'EXISTS' ? new ETagMismatchError(key, 'first-write: the key already exists') : new ETagMismatchError(key);
     }
   }
-
-  /** Backend failures become StateBackendError naming Redis and the reason. */
-  private async call<T>(f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (e) {
-      if (e instanceof StateError || /^CAPA(ETAG|EXISTS) /.test((e as Error).message)) throw e;
-      throw new StateBackendError(`Redis at ${this.where}: ${(e as Error).message}`, e);
-    }
-  }
-}
-
-function splitHostPort(hp: string): [string, number] {
-  const i = hp.lastIndexOf(':');
-  return [hp.slice(0, i), Number(hp.slice(i + 1))];
 }
 
 export const redisState: ComponentDefinition<RedisStateStore, RedisStateMetadata> = {
