@@ -128,7 +128,9 @@ export function parseRequestHead(buf: Buffer, start: number, maxHeadBytes: numbe
     contentLength: hb.contentLength,
     chunked,
     keepAlive: versionMinor === 1 ? !hb.connClose : hb.connKeepAlive && !hb.connClose,
-    upgrade: hb.connUpgrade ? hb.upgrade : '',
+    // `Upgrade: h2c` (RFC 7540 §3.2) is not honoured, as in Envoy: the request goes on as HTTP/1.1
+    // with Upgrade, Connection and HTTP2-Settings dropped (h2c clients use prior knowledge).
+    upgrade: hb.connUpgrade && !isH2c(hb.upgrade) ? hb.upgrade : '',
     expectContinue: hb.expectContinue,
     host: hb.host,
     connectionTokens: hb.connectionTokens,
@@ -177,4 +179,8 @@ function checkTarget(method: string, t: string, connect: boolean): string {
   }
   if (k === as) return 'absolute-form request-target with an empty authority';
   return '';
+}
+
+function isH2c(upgrade: string): boolean {
+  return upgrade.trim().toLowerCase() === 'h2c';
 }

@@ -109,4 +109,15 @@ clusters:
     expect(reply.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200')).toBe(true);
     expect(reply).toContain('"body":"abc"');
   });
+
+  it('serves an `Upgrade: h2c` request as plain HTTP/1.1 (no 101), without the upgrade headers upstream, as Envoy', async () => {
+    const reply = await raw(
+      sc.port('main'),
+      'GET /h2c HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+    );
+    expect(reply.startsWith('HTTP/1.1 200')).toBe(true);
+    const seen = up.seen.find((x) => x.url === '/h2c')!;
+    expect(seen.headers.upgrade).toBeUndefined();
+    expect(seen.headers['http2-settings']).toBeUndefined();
+  });
 });

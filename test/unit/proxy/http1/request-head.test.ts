@@ -52,6 +52,11 @@ describe('parseRequestHead: valid heads', () => {
       'GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: x\r\n\r\n',
       { upgrade: 'websocket', keepAlive: true, connectionTokens: ['keep-alive', 'upgrade'] },
     ],
+    [
+      'Upgrade: h2c is not an upgrade (Envoy: served as HTTP/1.1)',
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: H2C\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+      { upgrade: '', keepAlive: true, connectionTokens: ['upgrade', 'http2-settings'] },
+    ],
     ['Upgrade without Connection: upgrade', 'GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n', { upgrade: '' }],
     ['Connection: upgrade without Upgrade', 'GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n', { upgrade: '' }],
     ['two Connection headers', 'GET / HTTP/1.1\r\nHost: h\r\nConnection: x-a\r\nconnection: X-B , ,close\r\n\r\n', { connectionTokens: ['x-a', 'x-b', 'close'], keepAlive: false }],
