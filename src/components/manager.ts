@@ -27,6 +27,8 @@ export interface ComponentStatus {
 export interface ComponentsOf<T> {
   get(name: string): T | undefined;
   names(): string[];
+  /** Why a configured component cannot serve yet (its secrets could not be read); undefined otherwise. */
+  notReady(name: string): string | undefined;
 }
 
 /** What `update` did, by component name. */
@@ -177,7 +179,14 @@ export class ComponentManager {
 
   /** A typed view of one block, as the front ends take it. */
   view<T extends Component>(block: BuildingBlock): ComponentsOf<T> {
-    return { get: (n) => this.component<T>(block, n), names: () => this.names(block) };
+    return { get: (n) => this.component<T>(block, n), names: () => this.names(block), notReady: (n) => this.notReady(block, n) };
+  }
+
+  /** Why the configured component `name` of `block` has not been created yet; undefined when it has (or is not configured). */
+  notReady(block: BuildingBlock, name: string): string | undefined {
+    const r = this.running.get(name);
+    if (!r || r.def.block !== block || r.component !== null) return undefined;
+    return r.error || 'starting';
   }
 
   statuses(): ComponentStatus[] {

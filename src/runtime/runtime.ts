@@ -43,6 +43,8 @@ export class Runtime {
   private grpc: { port: number; close(): Promise<void> } | null = null;
   private pubsubSpecs = '';
   private closed = false;
+  /** The reload being applied: the next one waits for it (see `apply`). */
+  private applying: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: RuntimeOptions) {
     const snap = opts.current();
@@ -106,15 +108,25 @@ export class Runtime {
     pubsub.start(channel).catch((e: unknown) => this.opts.logger.error({ error: (e as Error).message }, 'pub/sub subscriptions failed'));
   }
 
-  /** A new configuration: apply a changed `components:` list. */
-  async apply(snap: Snapshot): Promise<void> {
+  /**
+   * A new configuration: apply a changed `components:` list. Reloads are applied one at a time,
+   * in order: one that overlapped a slow earlier one (a backend still connecting) would decide
+   * against stale pub/sub bookkeeping, and the earlier one, finishing last, would win.
+   */
+  apply(snap: Snapshot): Promise<void> {
+    const run = this.applying.then(() => this.applyNow(snap));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(snap: Snapshot): Promise<void> {
     if (this.closed) return;
     const key = pubsubKey(snap.components);
     const resubscribe = key !== this.pubsubSpecs;
     // Subscriptions end before their backends close, so no delivery races a closing client.
     if (resubscribe) await this.pubsub.close();
     await this.components.update(snap.components);
-    if (resubscribe) {
+    if (resubscribe && !this.closed) {
       this.pubsubSpecs = key;
       this.pubsub = this.newPubSub();
       this.subscribe();
@@ -143,6 +155,8 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A reload in progress finishes first, so no subscription it makes outlives the runtime.
+    await this.applying;
     await this.pubsub.close();
     await Promise.all([this.http?.close(), this.grpc?.close()]);
     await this.channel?.close();

@@ -96,3 +96,11 @@ export function sendError(res: ServerResponse, e: DaprHttpError): void {
   res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
+
+/**
+ * A component that is configured but cannot serve yet (its secretKeyRef could not be read): 500
+ * with the reason, not "not found", which would send the user looking at the wrong thing.
+ */
+export function notReady(code: DaprErrorCode, label: string, name: string, why: string | undefined): void {
+  if (why !== undefined) throw new DaprHttpError(code, `${label} ${name} is not ready: ${why}`, 500);
+}

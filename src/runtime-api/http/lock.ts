@@ -7,7 +7,7 @@
  */
 import type { LockStore, UnlockStatus } from '../../components/lock/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure, malformed } from './errors.js';
+import { DaprHttpError, componentFailure, malformed, notReady } from './errors.js';
 import { json, type Reply } from './io.js';
 
 const UNLOCK_CODES: Record<UnlockStatus, number> = { SUCCESS: 0, LOCK_DOES_NOT_EXIST: 1, LOCK_BELONGS_TO_OTHERS: 2 };
@@ -44,6 +44,7 @@ function findLockStore(services: RuntimeServices, name: string): LockStore {
   const s = services.components.component<LockStore>('lock', name);
   if (s) return s;
   if (services.components.names('lock').length === 0) throw new DaprHttpError('ERR_LOCK_STORE_NOT_CONFIGURED', 'lock store is not configured');
+  notReady('ERR_LOCK_STORE_NOT_FOUND', 'lock store', name, services.components.notReady('lock', name));
   throw new DaprHttpError('ERR_LOCK_STORE_NOT_FOUND', `lock store ${name} not found`);
 }
 

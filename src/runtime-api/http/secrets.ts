@@ -7,7 +7,7 @@
  */
 import type { SecretStore } from '../../components/secretstores/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure } from './errors.js';
+import { DaprHttpError, componentFailure, notReady } from './errors.js';
 import { json, queryMetadata, type Reply } from './io.js';
 
 const DAPR_STATUS = { 'not-found': 500 } as const;
@@ -34,5 +34,6 @@ function findSecretStore(services: RuntimeServices, name: string): SecretStore {
   const s = services.components.component<SecretStore>('secretstores', name);
   if (s) return s;
   if (services.components.names('secretstores').length === 0) throw new DaprHttpError('ERR_SECRET_STORES_NOT_CONFIGURED', 'secret store is not configured');
+  notReady('ERR_SECRET_GET', 'secret store', name, services.components.notReady('secretstores', name));
   throw new DaprHttpError('ERR_SECRET_STORE_NOT_FOUND', `failed finding secret store with key ${name}`);
 }

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { ListeningServer } from '../../admin/types.js';
 import { listen } from '../../admin/listen.js';
 import type { RuntimeServices } from '../../runtime/services.js';
+import type { StateStore } from '../../components/state/store.js';
 import { ConfigurationApi, type AppCallback } from './configuration.js';
 import { DaprHttpError, sendError } from './errors.js';
 import { invoke } from './invoke.js';
@@ -43,7 +44,7 @@ export async function startRuntimeHttpServer(opts: RuntimeHttpOptions): Promise<
   const ctx: Context = {
     opts,
     services,
-    stores: { get: (n) => services.components.stateStore(n), names: () => services.components.stateStoreNames() },
+    stores: services.components.view<StateStore>('state'),
     configuration: new ConfigurationApi(services, opts.app, services.logger),
     extended: new Map(),
   };

@@ -9,11 +9,13 @@
  */
 import type { StateOptions, StateStore, TransactionOperation, SetRequest } from '../../components/state/store.js';
 import { isTransactional } from '../../components/state/store.js';
-import { DaprHttpError, stateFailure } from './errors.js';
+import { DaprHttpError, notReady, stateFailure } from './errors.js';
 
 export interface StateStores {
   get(name: string): StateStore | undefined;
   names(): string[];
+  /** Why a configured store cannot serve yet; undefined otherwise. */
+  notReady?(name: string): string | undefined;
 }
 
 export interface Reply {
@@ -28,6 +30,7 @@ export function findStore(stores: StateStores, name: string): StateStore {
   const s = stores.get(name);
   if (s) return s;
   if (stores.names().length === 0) throw new DaprHttpError('ERR_STATE_STORES_NOT_CONFIGURED', 'state store is not configured');
+  notReady('ERR_STATE_STORE_NOT_FOUND', 'state store', name, stores.notReady?.(name));
   throw new DaprHttpError('ERR_STATE_STORE_NOT_FOUND', `state store ${name} is not found`);
 }
 
