@@ -69,7 +69,7 @@ export class Sidecar {
       opts.configPath,
       { filters, env: opts.env, policyDirs: opts.policyDirs },
       {
-        onSnapshot: (s) => void this.apply(s),
+        onSnapshot: (s) => this.enqueueApply(s),
         onError: (e) => this.logger.error({ file: opts.configPath, error: e.message }, 'configuration rejected; the running configuration stays in force'),
       },
       logger,
@@ -106,6 +106,12 @@ export class Sidecar {
     process.on('SIGHUP', this.onSighup);
     this.state = 'LIVE';
     this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency }, 'capa-runtime ready');
+  }
+
+  /** Snapshots are applied one at a time, in the order the watcher produced them. */
+  private applying: Promise<void> = Promise.resolve();
+  private enqueueApply(snap: Snapshot): void {
+    this.applying = this.applying.then(() => this.apply(snap));
   }
 
   private async apply(snap: Snapshot): Promise<void> {
