@@ -45,12 +45,17 @@ const HELP = `usage: node bench/run.mjs [options]
   --proxy-cpu C       core the proxy is pinned to (default 0)
   --load-cpu C        core for wrk, the latency client and the upstream (default 1)
   --ready-timeout D   how long capa-runtime may take to become ready (default 5s)
-  --suite S           http (default), grpc, tcp, or all (http, then grpc, then tcp); see bench/README.md
+  --suite S           http (default), grpc, tcp, runtime, or all (http, grpc, tcp, then runtime); see bench/README.md
   --streams N         grpc: concurrent unary calls in flight on the one channel (default 16)
   --grpc-size N       grpc: message size in bytes (default 32)
   --tcp-bytes SIZE    tcp: bytes per transfer (default 2GiB; e.g. 512MiB, 4GiB, 1e9)
   --tcp-chunk SIZE    tcp: client write size (default 1MiB)
-  --profile           grpc/tcp: one extra capa-runtime run under node --cpu-prof, summarised in the report
+  --profile           grpc/tcp/runtime: one extra capa-runtime run under node --cpu-prof, summarised in the report
+                      (runtime: also done by itself for each group of targets not met)
+  --callers N         runtime: concurrent state callers and closed-loop publishers (default 32)
+  --publish-via P     runtime: http (Dapr POST /v1.0/publish, default: the cheaper path for the Node load
+                      generator) or grpc (Layotto PublishEvent)
+  --value-size N      runtime: state value size in bytes (default 64)
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
@@ -84,6 +89,9 @@ const { values: argv } = parseArgs({
     'tcp-bytes': { type: 'string', default: '2GiB' },
     'tcp-chunk': { type: 'string', default: '1MiB' },
     profile: { type: 'boolean', default: false },
+    callers: { type: 'string', default: '32' },
+    'publish-via': { type: 'string', default: 'http' },
+    'value-size': { type: 'string', default: '64' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -99,8 +107,9 @@ function parseSize(text, name) {
   return Math.round(Number(m[1]) * unit);
 }
 
-const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], all: ['http', 'grpc', 'tcp'] };
-if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp or all)`);
+const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], runtime: ['runtime'], all: ['http', 'grpc', 'tcp', 'runtime'] };
+if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp, runtime or all)`);
+if (!['grpc', 'http'].includes(argv['publish-via'])) throw new Error(`bad --publish-via: ${argv['publish-via']} (grpc or http)`);
 
 const nproc = os.availableParallelism?.() ?? os.cpus().length;
 const opts = {
@@ -434,7 +443,7 @@ async function main() {
   log(`raw results: ${file}`);
 }
 
-/** The grpc and tcp suites (bench/grpc.mjs, bench/tcp.mjs): markdown to stdout, JSON to results/. */
+/** The grpc, tcp and runtime suites (bench/grpc.mjs, tcp.mjs, runtime.mjs): markdown to stdout, JSON to results/. */
 async function runSuite(suite) {
   installCleanupHandlers();
   pinSelf(opts.loadCpu);
@@ -447,12 +456,18 @@ async function runSuite(suite) {
     tcpBytes: Math.max(1, parseSize(argv['tcp-bytes'], '--tcp-bytes')),
     tcpChunk: Math.max(1024, parseSize(argv['tcp-chunk'], '--tcp-chunk')),
     profile: argv.profile,
+    durationGiven: argv.duration != null,
+    callers: Math.max(1, Number(argv.callers) || 32),
+    publishVia: argv['publish-via'],
+    valueSize: Math.max(1, Number(argv['value-size']) || 64),
     resultsDir,
   };
   const { markdown, json } =
     suite === 'grpc'
       ? await (await import('./grpc.mjs')).runGrpcSuite(suiteOpts, log)
-      : await (await import('./tcp.mjs')).runTcpSuite(suiteOpts, log);
+      : suite === 'tcp'
+        ? await (await import('./tcp.mjs')).runTcpSuite(suiteOpts, log)
+        : await (await import('./runtime.mjs')).runRuntimeSuite(suiteOpts, log);
   process.stdout.write(`${markdown}\n`);
   const file = join(resultsDir, `${json.environment.date.replace(/[:.]/g, '-')}-${suite}.json`);
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
