@@ -83,8 +83,22 @@ export class Runtime {
     const services = this.services();
     const app = this.channel instanceof HttpAppChannel ? this.channel : undefined;
     this.http = await startRuntimeHttpServer({ host: '127.0.0.1', port: snap.sidecar.port, healthy: this.opts.healthy, services, app });
-    this.grpc = await startRuntimeGrpcServer({ host: '127.0.0.1', port: snap.sidecar.grpcPort, services });
+    this.services_ = services;
+    await this.ensureGrpc(snap);
     this.subscribe();
+  }
+
+  private services_: RuntimeServices | null = null;
+
+  /**
+   * The gRPC front end starts once there is something for it to serve (a component, or app ids to
+   * invoke): grpc-js and the parsed runtime.proto cost ~12 MB and ~0.3 s of start-up, which a
+   * sidecar used as a plain proxy should not pay. A reload that adds the first component starts it.
+   */
+  private async ensureGrpc(snap: Snapshot): Promise<void> {
+    if (this.grpc !== null || this.services_ === null || this.closed) return;
+    if (snap.components.length === 0 && snap.invocation.listener === '') return;
+    this.grpc = await startRuntimeGrpcServer({ host: '127.0.0.1', port: snap.sidecar.grpcPort, services: this.services_ });
   }
 
   /** What both front ends are given; `pubsub` follows the runtime's current pub/sub layer across reloads. */
@@ -131,6 +145,7 @@ export class Runtime {
       this.pubsub = this.newPubSub();
       this.subscribe();
     }
+    await this.ensureGrpc(snap).catch((e: unknown) => this.opts.logger.error({ port: snap.sidecar.grpcPort, error: (e as Error).message }, 'runtime gRPC API could not start'));
   }
 
   private invocationPort(): number | undefined {

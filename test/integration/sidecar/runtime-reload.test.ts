@@ -194,3 +194,25 @@ describe('components hot reload in a running sidecar', () => {
     }
   });
 });
+
+describe('the gRPC front end of a sidecar without components', () => {
+  it('is not started for a plain proxy, and starts when a reload adds the first component', async () => {
+    const file = writeTempConfig(`${SERVICE_PORTS_ZERO}app: { id: proxy-only }\n`);
+    const sidecar = await Sidecar.start({ configPath: file, logger: memoryLogger().logger });
+    try {
+      expect(sidecar.runtimeGrpcPort).toBe(0);
+      expect(sidecar.runtimeHttpPort).toBeGreaterThan(0);
+      writeFileSync(file, `${SERVICE_PORTS_ZERO}app: { id: proxy-only }\ncomponents:\n${STATE}\n`);
+      await waitFor(() => sidecar.runtimeGrpcPort > 0, 4000);
+      const client = new Client(String(sidecar.runtimeGrpcPort), '127.0.0.1', { logger: quiet });
+      try {
+        await client.state.save({ storeName: 'statestore', states: [{ key: 'k', value: 'v' }] });
+        expect(Buffer.from((await client.state.get({ storeName: 'statestore', key: 'k' }))!.value).toString()).toBe('v');
+      } finally {
+        client.close();
+      }
+    } finally {
+      await sidecar.stop();
+    }
+  });
+});
