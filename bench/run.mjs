@@ -56,6 +56,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --publish-via P     runtime: http (Dapr POST /v1.0/publish, default: the cheaper path for the Node load
                       generator) or grpc (Layotto PublishEvent)
   --value-size N      runtime: state value size in bytes (default 64)
+  --grpc-client C     runtime: state load generator's gRPC client: h2 (bench/lib/h2grpc.mjs on node:http2,
+                      default: measures the sidecar) or grpcjs (@grpc/grpc-js)
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
@@ -92,6 +94,7 @@ const { values: argv } = parseArgs({
     callers: { type: 'string', default: '32' },
     'publish-via': { type: 'string', default: 'http' },
     'value-size': { type: 'string', default: '64' },
+    'grpc-client': { type: 'string', default: 'h2' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -110,6 +113,7 @@ function parseSize(text, name) {
 const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], runtime: ['runtime'], all: ['http', 'grpc', 'tcp', 'runtime'] };
 if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp, runtime or all)`);
 if (!['grpc', 'http'].includes(argv['publish-via'])) throw new Error(`bad --publish-via: ${argv['publish-via']} (grpc or http)`);
+if (!['h2', 'grpcjs'].includes(argv['grpc-client'])) throw new Error(`bad --grpc-client: ${argv['grpc-client']} (h2 or grpcjs)`);
 
 const nproc = os.availableParallelism?.() ?? os.cpus().length;
 const opts = {
@@ -460,6 +464,7 @@ async function runSuite(suite) {
     callers: Math.max(1, Number(argv.callers) || 32),
     publishVia: argv['publish-via'],
     valueSize: Math.max(1, Number(argv['value-size']) || 64),
+    grpcClient: argv['grpc-client'],
     resultsDir,
   };
   const { markdown, json } =

@@ -4,7 +4,7 @@
 // pubsub.jetstream. See bench/README.md, "Runtime suite".
 //
 // This file is also the suite's child processes (each pinned by the orchestrator):
-//   node bench/runtime.mjs state   --target H:P --store S --op save|get [--callers 32] [--warmup ms] [--duration ms] [--size 64]
+//   node bench/runtime.mjs state   --target H:P --store S --op save|get [--client h2|grpcjs] [--sessions 1] [--callers 32] [--warmup ms] [--duration ms] [--size 64]
 //   node bench/runtime.mjs redis   --prefix P --op save|get [--callers 1] [--warmup ms] [--duration ms] [--size 64]
 //   node bench/runtime.mjs publish --via grpc|http --target H:P --phase X [--rate R | --callers 32] [--warmup ms] [--duration ms]
 //   node bench/runtime.mjs app     --port P [--pubsub natsps] [--topic bench]
@@ -45,13 +45,17 @@ function latencySummary(samples) {
   return { p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), p999: percentile(s, 99.9), max: s.length ? s[s.length - 1] : null, mean: s.length ? sum / s.length : null };
 }
 
-/** The Layotto Runtime client, loaded as src/runtime-api/grpc/proto.ts loads the protos. */
-async function runtimeClient(target) {
-  const grpc = await import('@grpc/grpc-js');
+/** The Layotto runtime.proto as @grpc/proto-loader loads it (as src/runtime-api/grpc/proto.ts does). */
+async function runtimeDefinition() {
   const protoLoader = await import('@grpc/proto-loader');
   const root = join(dirname(createRequire(import.meta.url).resolve('layotto/package.json')), 'proto');
-  const def = protoLoader.loadSync([join(root, 'runtime/v1/runtime.proto')], { keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true, includeDirs: [root] });
-  const Runtime = grpc.loadPackageDefinition(def).spec.proto.runtime.v1.Runtime;
+  return protoLoader.loadSync([join(root, 'runtime/v1/runtime.proto')], { keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true, includeDirs: [root] });
+}
+
+/** The Layotto Runtime client of @grpc/grpc-js. */
+async function runtimeClient(target) {
+  const grpc = await import('@grpc/grpc-js');
+  const Runtime = grpc.loadPackageDefinition(await runtimeDefinition()).spec.proto.runtime.v1.Runtime;
   // Retries off: the retry layer only adds per-call work here (no call is ever retried).
   const client = new Runtime(target, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
   await new Promise((resolve, reject) => client.waitForReady(Date.now() + 5000, (err) => (err ? reject(err) : resolve())));
@@ -105,21 +109,51 @@ async function closedLoop({ callers, warmupMs, durationMs }, op) {
 
 const keyOf = (c, i) => `k${c}-${i % KEYS_PER_CALLER}`;
 
+/**
+ * State calls over the chosen client: `h2` (bench/lib/h2grpc.mjs — every request encoded once up
+ * front, one per key, so a call costs the client only the HTTP/2 stream) or `grpcjs` (@grpc/grpc-js,
+ * objects serialised per call). Both send the same bytes: proto-loader's serialiser.
+ */
+async function stateCalls(v, callers, value) {
+  const store_name = v.store;
+  const saveReq = (c, i) => ({ store_name, states: [{ key: keyOf(c, i), value }] });
+  const getReq = (c, i) => ({ store_name, key: keyOf(c, i) });
+  const seed = (c) => ({ store_name, states: Array.from({ length: KEYS_PER_CALLER }, (_, i) => ({ key: keyOf(c, i), value })) });
+  if (v.client === 'grpcjs') {
+    const client = await runtimeClient(v.target);
+    return {
+      seed: (c) => client.unary('SaveState', seed(c)),
+      save: async (c, i) => (await client.unary('SaveState', saveReq(c, i)), true),
+      get: async (c, i) => (await client.unary('GetState', getReq(c, i))).data?.length === value.length,
+      close: () => client.close(),
+    };
+  }
+  if (v.client !== 'h2') throw new Error(`bad --client ${v.client} (h2 or grpcjs)`);
+  const { connectH2Grpc, grpcFrame, bytesFieldLength } = await import('./lib/h2grpc.mjs');
+  const svc = (await runtimeDefinition())['spec.proto.runtime.v1.Runtime'];
+  const client = await connectH2Grpc(v.target, { sessions: Number(v.sessions) });
+  const frames = (m, make) => Array.from({ length: callers }, (_, c) => Array.from({ length: KEYS_PER_CALLER }, (_, i) => grpcFrame(svc[m].requestSerialize(make(c, i)))));
+  const saves = frames('SaveState', saveReq);
+  const gets = frames('GetState', getReq);
+  const S = svc.SaveState.path;
+  const G = svc.GetState.path;
+  return {
+    seed: (c) => client.unary(S, grpcFrame(svc.SaveState.requestSerialize(seed(c))), c),
+    save: async (c, i) => (await client.unary(S, saves[c][i % KEYS_PER_CALLER], c), true),
+    // GetStateResponse.data is field 1: its length is all a get has to match.
+    get: async (c, i) => bytesFieldLength(await client.unary(G, gets[c][i % KEYS_PER_CALLER], c), 1) === value.length,
+    close: () => client.close(),
+  };
+}
+
 async function stateLoad(v) {
-  const client = await runtimeClient(v.target);
   const callers = Number(v.callers);
   const value = Buffer.alloc(Number(v.size), 'v');
-  const store_name = v.store;
+  const calls = await stateCalls(v, callers, value);
   // Every key a get asks for exists (one bulk save per caller first).
-  for (let c = 0; c < callers; c++) {
-    await client.unary('SaveState', { store_name, states: Array.from({ length: KEYS_PER_CALLER }, (_, i) => ({ key: keyOf(c, i), value })) });
-  }
-  const op =
-    v.op === 'save'
-      ? async (c, i) => (await client.unary('SaveState', { store_name, states: [{ key: keyOf(c, i), value }] }), true)
-      : async (c, i) => (await client.unary('GetState', { store_name, key: keyOf(c, i) })).data?.length === value.length;
-  const res = await closedLoop({ callers, warmupMs: Number(v.warmup), durationMs: Number(v.duration) }, op);
-  client.close();
+  for (let c = 0; c < callers; c++) await calls.seed(c);
+  const res = await closedLoop({ callers, warmupMs: Number(v.warmup), durationMs: Number(v.duration) }, v.op === 'save' ? calls.save : calls.get);
+  calls.close();
   return res;
 }
 
@@ -432,6 +466,8 @@ async function childMain() {
       warmup: { type: 'string', default: '1000' },
       duration: { type: 'string', default: '10000' },
       size: { type: 'string', default: '64' },
+      client: { type: 'string', default: 'h2' },
+      sessions: { type: 'string', default: '1' },
       prefix: { type: 'string' },
       stream: { type: 'string' },
       via: { type: 'string', default: 'grpc' },
@@ -549,18 +585,27 @@ function workloads(o) {
   const warm = ms(Math.max(1, o.warmupS));
   // 1 caller runs ~1,000 calls/s through the sidecar: 3 s give a steady p50 and keep the suite short.
   const lat = String(Math.min(o.latencyMs, 3000));
-  const state = (store, op, callers, w, d) => ['state', '--store', store, '--op', op, '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
-  const redisDirect = (op) => ['redis', '--op', op, '--callers', '1', '--warmup', '500', '--duration', lat, '--size', String(o.valueSize)];
+  const state = (store, op, callers, w, d, client = o.grpcClient) => ['state', '--store', store, '--op', op, '--client', client, '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
+  const redisDirect = (op, callers = 1) => ['redis', '--op', op, '--callers', String(callers), '--warmup', '500', '--duration', lat, '--size', String(o.valueSize)];
+  const n = o.callers;
   const pub = (phase, extra) => ['publish', '--via', o.publishVia, '--phase', phase, '--warmup', '1000', '--duration', ms(o.durationS), '--size', '128', ...extra];
   return [
     { id: 'mem-save', group: 'state', label: `SaveState, state.memory, ${o.callers} callers`, args: state('memstore', 'save', o.callers, warm, ms(o.durationS)) },
     { id: 'mem-get', group: 'state', label: `GetState, state.memory, ${o.callers} callers`, args: state('memstore', 'get', o.callers, warm, ms(o.durationS)) },
+    // The same GetState load through @grpc/grpc-js: that client's own cost, apart from the verdict.
+    ...(o.grpcClient === 'h2'
+      ? [{ id: 'mem-get-grpcjs', group: 'state', label: `GetState, state.memory, ${o.callers} callers, @grpc/grpc-js client (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'grpcjs') }]
+      : []),
     // The gRPC round trip alone (in-memory store): what of the Redis rows' added latency is not Redis.
     { id: 'mem-get-1', group: 'redis', label: 'GetState, state.memory, 1 caller (reference)', args: state('memstore', 'get', 1, '500', lat) },
     { id: 'redis-get', group: 'redis', label: 'GetState, state.redis, 1 caller', args: state('redisstore', 'get', 1, '500', lat) },
     { id: 'redis-get-direct', group: 'redis', label: 'ioredis HMGET direct, 1 caller', args: redisDirect('get'), direct: true },
     { id: 'redis-save', group: 'redis', label: 'SaveState, state.redis, 1 caller', args: state('redisstore', 'save', 1, '500', lat) },
     { id: 'redis-save-direct', group: 'redis', label: 'ioredis EVALSHA (the store\'s write script) direct, 1 caller', args: redisDirect('save'), direct: true },
+    { id: `redis-get-${n}`, group: 'redis', label: `GetState, state.redis, ${n} callers`, args: state('redisstore', 'get', n, '500', lat) },
+    { id: `redis-get-${n}-direct`, group: 'redis', label: `ioredis HMGET direct, ${n} callers`, args: redisDirect('get', n), direct: true },
+    { id: `redis-save-${n}`, group: 'redis', label: `SaveState, state.redis, ${n} callers`, args: state('redisstore', 'save', n, '500', lat) },
+    { id: `redis-save-${n}-direct`, group: 'redis', label: `ioredis EVALSHA direct, ${n} callers`, args: redisDirect('save', n), direct: true },
     { id: 'pub-paced', group: 'pubsub', label: `publish → app, paced at ${RUNTIME_TARGETS.pubsubRate.toLocaleString('en-US')} msgs/s`, args: pub('paced', ['--rate', String(RUNTIME_TARGETS.pubsubRate)]), pubsub: true },
     { id: 'pub-max', group: 'pubsub', label: `publish → app, ${o.callers} publishers closed loop`, args: pub('max', ['--callers', String(o.callers)]), pubsub: true },
     {
@@ -730,9 +775,9 @@ function summarize(o, rounds) {
     }
   }
   // Added p50 on Redis: paired per round (sidecar − direct), then the median.
-  for (const op of ['get', 'save']) {
-    const diffs = rounds.map((r) => [r.results[`redis-${op}`], r.results[`redis-${op}-direct`]]).filter(([a, b]) => a?.ok && b?.ok);
-    const s = out[`redis-${op}`];
+  for (const id of ['redis-get', 'redis-save', `redis-get-${o.callers}`, `redis-save-${o.callers}`]) {
+    const diffs = rounds.map((r) => [r.results[id], r.results[`${id}-direct`]]).filter(([a, b]) => a?.ok && b?.ok);
+    const s = out[id];
     if (s?.available) {
       s.addedP50 = median(diffs.map(([a, b]) => a.p50 - b.p50));
       s.addedP99 = median(diffs.map(([a, b]) => a.p99 - b.p99));
@@ -786,7 +831,7 @@ export async function runRuntimeSuite(opts, log) {
   const { procs, table, capa, sys, prof } = await libs();
   const { fmt } = table;
   const grpcJs = JSON.parse(readFileSync(join(ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')).version;
-  const env = sys.sysinfo({ grpcJs, capa: `node ${capa.capaMain()} --config bench/runtime.yaml`, natsConcurrency: process.env.NATS_CONCURRENCY || 'parallel' });
+  const env = sys.sysinfo({ grpcJs, grpcClient: o.grpcClient, capa: `node ${capa.capaMain()} --config bench/runtime.yaml`, natsConcurrency: process.env.NATS_CONCURRENCY || 'parallel' });
   const runCtx = {
     id: `capabench-${Date.now().toString(36)}-${process.pid}`,
     redisPid: pidOf('redis-server'),
@@ -802,7 +847,7 @@ export async function runRuntimeSuite(opts, log) {
   const appRec = procs.start('runtime-app', process.execPath, [SELF, 'app', '--port', String(appPort)], { cpus: o.loadCpu, cwd: ROOT });
   const up = await capa.waitOutput(appRec, 'listening');
   if (!up.ok) throw new Error(`the bench app did not start: ${up.reason}`);
-  log(`runtime: app pid ${appRec.pid} on 127.0.0.1:${appPort}; ${o.rounds} round(s) × ${o.durationS}s, ${o.callers} callers, publish via ${o.publishVia}; run id ${runCtx.id}`);
+  log(`runtime: app pid ${appRec.pid} on 127.0.0.1:${appPort}; ${o.rounds} round(s) × ${o.durationS}s, ${o.callers} callers, state client ${o.grpcClient}, publish via ${o.publishVia}; run id ${runCtx.id}`);
 
   const rounds = [];
   const profiles = [];
@@ -846,9 +891,9 @@ function report({ o, env, pinning, runCtx, rounds, summary: s, rows, profiles, f
     `- pinning: ${pinning}`,
     `- capa-runtime: ${env.capa} (fresh per round; state.memory \`memstore\`, state.redis \`redisstore\` with keyPrefix \`${runCtx.prefix}\`, ` +
       `pubsub.jetstream \`${PUBSUB}\` on stream \`${runCtx.id}-r<round>\` (file storage, deleted after the round), concurrency ${env.natsConcurrency})`,
-    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), one @grpc/grpc-js channel, ` +
+    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), client ${o.grpcClient === 'h2' ? 'bench/lib/h2grpc.mjs (node:http2, one h2c session, requests encoded once up front)' : 'one @grpc/grpc-js channel'}, ` +
       `${o.callers} callers each awaiting its call before the next (closed loop), ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
-      `Redis latency: 1 caller for ${Math.min(o.latencyMs, 3000) / 1000}s, the sidecar path and ioredis sending state.redis's own commands straight to the same Redis, back to back`,
+      `Redis: 1 and ${o.callers} callers for ${Math.min(o.latencyMs, 3000) / 1000}s each, the sidecar path (same gRPC client) and ioredis sending state.redis's own commands straight to the same Redis, back to back`,
     `- pub/sub: ${o.publishVia === 'grpc' ? 'gRPC PublishEvent' : 'Dapr HTTP POST /v1.0/publish'} (JSON body with the publish time, process.hrtime = CLOCK_MONOTONIC, the same clock in every process); ` +
       `the app (node:http, GET /dapr/subscribe → one subscription, POST ${ROUTE} → 200) records receive − publish time; ` +
       `paced = open loop at ${T.pubsubRate}/s, max = ${o.callers} publishers closed loop; each ${o.durationS}s after a 1s warm-up at the same load; ` +
