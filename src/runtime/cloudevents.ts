@@ -59,27 +59,29 @@ export function isBinaryContentType(ct: string | undefined): boolean {
  */
 export function envelopeForPublish(input: EnvelopeInput): { data: Buffer; contentType: string } {
   if (isRawPayload(input.metadata)) return { data: input.data, contentType: input.contentType || 'application/octet-stream' };
-  const env = isCloudEventContentType(input.contentType) ? fromExisting(input) : newEnvelope(input);
-  return { data: Buffer.from(JSON.stringify(env)), contentType: CLOUDEVENT_CONTENT_TYPE };
+  const json = isCloudEventContentType(input.contentType) ? JSON.stringify(fromExisting(input)) : newEnvelopeJson(input);
+  return { data: Buffer.from(json), contentType: CLOUDEVENT_CONTENT_TYPE };
 }
 
-function newEnvelope(input: EnvelopeInput): Envelope {
+/**
+ * A new envelope's JSON, written directly: this runs on every publish, and valid JSON data is
+ * spliced in as the app sent it (checked by parsing, not re-serialised — which also keeps
+ * numbers beyond double precision intact).
+ */
+function newEnvelopeJson(input: EnvelopeInput): string {
   const contentType = input.contentType || DEFAULT_DATA_CONTENT_TYPE;
-  const env: Envelope = {
-    id: randomUUID(),
-    source: input.source,
-    type: DEFAULT_EVENT_TYPE,
-    specversion: SPEC_VERSION,
-    datacontenttype: contentType,
-    time: new Date().toISOString(),
-    topic: input.topic,
-    pubsubname: input.pubsubName,
-    ...trace(input),
-  };
-  if (isBinaryContentType(contentType)) env.data_base64 = input.data.toString('base64');
-  else env.data = isJsonContentType(contentType) ? jsonOrString(input.data) : input.data.toString('utf8');
-  applyOverrides(env, input.metadata);
-  return env;
+  const m = input.metadata;
+  const field = (f: (typeof OVERRIDABLE)[number], dflt: string): string => m?.[`cloudevent.${f}`] || dflt;
+  let out =
+    `{"id":${JSON.stringify(field('id', '') || randomUUID())},"source":${JSON.stringify(field('source', input.source))}` +
+    `,"type":${JSON.stringify(field('type', DEFAULT_EVENT_TYPE))},"specversion":"${SPEC_VERSION}","datacontenttype":${JSON.stringify(contentType)}` +
+    `,"time":${JSON.stringify(field('time', '') || new Date().toISOString())},"topic":${JSON.stringify(input.topic)},"pubsubname":${JSON.stringify(input.pubsubName)}`;
+  const subject = field('subject', '');
+  if (subject) out += `,"subject":${JSON.stringify(subject)}`;
+  for (const [k, v] of Object.entries(trace(input))) out += `,"${k}":${JSON.stringify(v)}`;
+  if (isBinaryContentType(contentType)) return `${out},"data_base64":"${input.data.toString('base64')}"}`;
+  const text = input.data.toString('utf8');
+  return `${out},"data":${isJsonContentType(contentType) && isJsonText(text) ? text : JSON.stringify(text)}}`;
 }
 
 function fromExisting(input: EnvelopeInput): Envelope {
@@ -137,19 +139,38 @@ export function topicEventOf(msg: StoredMessage): TopicEvent {
       env = undefined;
     }
   }
+  const stored = env !== undefined;
   env ??= rawEnvelope(msg);
-  return {
-    id: str(env.id),
-    source: str(env.source),
-    type: str(env.type),
-    specVersion: str(env.specversion) || SPEC_VERSION,
-    dataContentType: str(env.datacontenttype),
-    data: dataBytes(env),
-    topic: str(env.topic) || msg.topic,
-    pubsubName: str(env.pubsubname) || msg.pubsubName,
-    envelope: env,
+  const e = env;
+  let data: Buffer | undefined;
+  const event: TopicEvent = {
+    id: str(e.id),
+    source: str(e.source),
+    type: str(e.type),
+    specVersion: str(e.specversion) || SPEC_VERSION,
+    dataContentType: str(e.datacontenttype),
+    // Only the gRPC channel reads it; the HTTP channel sends the envelope.
+    get data(): Buffer {
+      return (data ??= dataBytes(e));
+    },
+    topic: str(e.topic) || msg.topic,
+    pubsubName: str(e.pubsubname) || msg.pubsubName,
+    envelope: e,
     metadata: msg.metadata ?? {},
   };
+  if (stored) envelopeJson.set(event, msg.data);
+  return event;
+}
+
+/** The stored JSON of events whose envelope is exactly what was stored (not a raw wrap). */
+const envelopeJson = new WeakMap<TopicEvent, Buffer>();
+
+/**
+ * The envelope as JSON bytes for sending: the stored bytes when the event was parsed from them
+ * (the same JSON object, without serialising it again), else its JSON.
+ */
+export function envelopeBytes(event: TopicEvent): Buffer {
+  return envelopeJson.get(event) ?? Buffer.from(JSON.stringify(event.envelope));
 }
 
 /** Dapr's FromRawPayload: a fresh id, no source, the bytes in `data_base64`. */
@@ -174,13 +195,13 @@ function dataBytes(env: Envelope): Buffer {
   return Buffer.from(JSON.stringify(env.data));
 }
 
-function jsonOrString(b: Buffer): unknown {
-  const text = b.toString('utf8');
+/** Dapr keeps undecodable "JSON" data as a string rather than refusing the publish. */
+function isJsonText(text: string): boolean {
   try {
-    return JSON.parse(text);
+    JSON.parse(text);
+    return true;
   } catch {
-    // Dapr keeps undecodable "JSON" as a string rather than refusing the publish.
-    return text;
+    return false;
   }
 }
 

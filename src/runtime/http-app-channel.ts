@@ -15,7 +15,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
-import { CLOUDEVENT_CONTENT_TYPE } from './cloudevents.js';
+import { CLOUDEVENT_CONTENT_TYPE, envelopeBytes } from './cloudevents.js';
 
 export interface HttpAppChannelOptions {
   readonly address: string;
@@ -57,7 +57,7 @@ export class HttpAppChannel implements AppChannel {
     const env = event.envelope;
     if (typeof env.traceparent === 'string' && env.traceparent) headers.traceparent = env.traceparent;
     if (typeof env.tracestate === 'string' && env.tracestate) headers.tracestate = env.tracestate;
-    const r = await this.call('POST', sub.route, JSON.stringify(env), headers, this.opts.timeoutMs ?? 60_000);
+    const r = await this.call('POST', sub.route, envelopeBytes(event), headers, this.opts.timeoutMs ?? 60_000);
     return this.resultOf(sub, event, r);
   }
 
@@ -126,7 +126,7 @@ export class HttpAppChannel implements AppChannel {
     return route.startsWith('/') ? route : `/${route}`;
   }
 
-  private call(method: string, path: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
+  private call(method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         { host: this.opts.address, port: this.opts.port, method, path, agent: this.agent, timeout: timeoutMs, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } },

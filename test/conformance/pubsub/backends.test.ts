@@ -6,13 +6,21 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { Redis } from 'ioredis';
-import { ComponentRequestError } from '../../../src/components/errors.js';
+import { ComponentBackendError, ComponentRequestError } from '../../../src/components/errors.js';
 import { jetstreamPubSubMetadata } from '../../../src/components/pubsub/jetstream/config.js';
 import { REDIS_HOST, deleteRedisPrefix } from '../state/matrix.js';
 import { NATS_URL, deleteJetStream } from './matrix.js';
 import { buildPubSub } from './suite.js';
 
 const run = randomUUID().slice(0, 8);
+
+async function until(cond: () => boolean, what: string, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 describe('pubsub.jetstream specifics', () => {
   const stream = `capa-test-js-${run}`;
@@ -33,6 +41,60 @@ describe('pubsub.jetstream specifics', () => {
       }
       await expect(ps.publish({ topic: 'has space', data: Buffer.from('x') })).rejects.toBeInstanceOf(ComponentRequestError);
       await expect(ps.publish({ topic: 'wild.*', data: Buffer.from('x') })).rejects.toBeInstanceOf(ComponentRequestError);
+    } finally {
+      await ps.close();
+    }
+  });
+
+  it('publishes and acks made in separate event-loop turns each get their own PubAck; every ack reaches the server', async () => {
+    const own = `${stream}-turns`;
+    const ps = buildPubSub(`name: pubsub\ntype: pubsub.jetstream\nmetadata:\n  natsURL: "${NATS_URL}"\n  streamName: ${own}\n  memoryStorage: "true"\n  concurrency: parallel\n  ackWait: 1s\n`);
+    await ps.init();
+    try {
+      const seen: string[] = [];
+      const sub = await ps.subscribe({ topic: 'turns', consumerGroup: 'g' }, async (m) => {
+        seen.push(m.data.toString());
+        // Answer in a later turn, as an app over HTTP does.
+        await new Promise((r) => setImmediate(r));
+        return 'SUCCESS';
+      });
+      // One publish per turn (as HTTP requests arrive), several per turn too.
+      const sent = Array.from({ length: 200 }, (_, i) => `m${i}`);
+      await Promise.all(sent.map((d, i) => new Promise<void>((r) => setTimeout(r, i % 20)).then(() => ps.publish({ topic: 'turns', data: Buffer.from(d) }))));
+      await until(() => seen.length >= sent.length, 'every message');
+      // Past ackWait: an ack that never left the client would show as a redelivery.
+      await new Promise((r) => setTimeout(r, 1500));
+      await sub.close();
+      expect(seen.sort()).toEqual(sent.sort());
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        const info = await (await nc.jetstreamManager()).streams.info(own);
+        expect(info.state.messages).toBe(200);
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      await ps.close();
+      await deleteJetStream(own);
+    }
+  });
+
+  it('publish resolves only on a PubAck: with the stream gone it rejects as a backend error and nothing is stored', async () => {
+    const own = `${stream}-gone`;
+    const ps = buildPubSub(`name: pubsub\ntype: pubsub.jetstream\nmetadata:\n  natsURL: "${NATS_URL}"\n  streamName: ${own}\n  memoryStorage: "true"\n  publishTimeout: 1s\n`);
+    await ps.init();
+    try {
+      await ps.publish({ topic: 'x', data: Buffer.from('stored') });
+      await deleteJetStream(own);
+      const err = await ps.publish({ topic: 'x', data: Buffer.from('lost') }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ComponentBackendError);
+      expect((err as Error).message).toMatch(/publish to .*\.x failed: no responders/);
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        await expect((await nc.jetstreamManager()).streams.info(own)).rejects.toThrow(/not found/);
+      } finally {
+        await nc.close();
+      }
     } finally {
       await ps.close();
     }

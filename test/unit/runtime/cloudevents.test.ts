@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envelopeForPublish, topicEventOf } from '../../../src/runtime/cloudevents.js';
+import { envelopeBytes, envelopeForPublish, topicEventOf } from '../../../src/runtime/cloudevents.js';
 
 const base = { topic: 'orders', pubsubName: 'pubsub', source: 'checkout' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -38,6 +38,15 @@ describe('CloudEvents envelope (publisher side)', () => {
     expect(filled.type).toBe('com.dapr.event.sent');
   });
 
+  it('JSON data goes in as the app sent it (big numbers intact); invalid JSON becomes a string', () => {
+    const out = envelopeForPublish({ ...base, data: Buffer.from('{"big":12345678901234567890123,"s":"\\u00e9"}'), contentType: 'application/json' }).data.toString();
+    expect(out).toContain('"data":{"big":12345678901234567890123,"s":"\\u00e9"}');
+    expect(JSON.parse(out).data.s).toBe('é');
+    expect(envelope('{"a":', 'application/json').data).toBe('{"a":');
+    expect(envelope('', 'application/json').data).toBe('');
+    expect(envelope('say "hi"\n', 'text/plain', { 'cloudevent.subject': 'sub"j', 'cloudevent.source': 'other' })).toMatchObject({ data: 'say "hi"\n', subject: 'sub"j', source: 'other' });
+  });
+
   it('a "CloudEvent" that is not a JSON object is refused with the reason', () => {
     expect(() => envelopeForPublish({ ...base, data: Buffer.from('nope'), contentType: 'application/cloudevents+json' })).toThrow(/not JSON/);
     expect(() => envelopeForPublish({ ...base, data: Buffer.from('[1]'), contentType: 'application/cloudevents+json' })).toThrow(/JSON object/);
@@ -71,6 +80,16 @@ describe('stored bytes → TopicEvent (subscriber side)', () => {
     expect(topicEventOf({ data: text.data, topic: 'orders', pubsubName: 'pubsub', rawPayload: false }).data.toString()).toBe('héllo');
     const bin = envelopeForPublish({ ...base, data: Buffer.from([9, 8, 7]), contentType: 'application/octet-stream' });
     expect(topicEventOf({ data: bin.data, topic: 'orders', pubsubName: 'pubsub', rawPayload: false }).data).toEqual(Buffer.from([9, 8, 7]));
+  });
+
+  it('the HTTP body is the stored envelope bytes as they are; a wrapped raw payload is serialised', () => {
+    const { data } = envelopeForPublish({ ...base, data: Buffer.from('{"n":1}'), contentType: 'application/json' });
+    const ev = topicEventOf({ data, topic: 'orders', pubsubName: 'pubsub', rawPayload: false });
+    expect(envelopeBytes(ev)).toBe(data);
+    expect(ev.data.toString()).toBe('{"n":1}');
+    const raw = topicEventOf({ data, topic: 'orders', pubsubName: 'pubsub', rawPayload: true });
+    expect(JSON.parse(envelopeBytes(raw).toString())).toEqual(raw.envelope);
+    expect(raw.data).toEqual(data);
   });
 
   it('a raw subscription (or bytes that are not an envelope) gets them wrapped with data_base64', () => {

@@ -12,13 +12,15 @@
  */
 import { createHash } from 'node:crypto';
 import type * as Nats from 'nats';
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, NatsConnection } from 'nats';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgHdrs, NatsConnection } from 'nats';
 import { lazy } from '../../../lazy.js';
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import { ComponentBackendError, ComponentRequestError } from '../../errors.js';
 import { Slots, checkPublish, checkSubscribe, decodeMetadata, deliver, encodeMetadata } from '../common.js';
 import type { Message, MessageHandler, PubSub, PubSubFeature, PublishRequest, SubscribeRequest, Subscription } from '../pubsub.js';
 import { JETSTREAM_SUBJECT, jetstreamPubSubMetadata, type JetStreamPubSubMetadata } from './config.js';
+import { JetStreamPublisher } from './publisher.js';
+import { WriteBatch } from './writes.js';
 
 const nats = lazy<typeof Nats>('nats');
 
@@ -28,11 +30,16 @@ const H_METADATA = 'Capa-Metadata';
 /** JetStream API error codes. */
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
+/** Distinct (content type, metadata) header sets kept encoded; a publisher rarely has more. */
+const HEADER_CACHE_SIZE = 64;
 
 interface Conn {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Publishes and acks of one event-loop turn leave in one socket write. */
+  readonly writes: WriteBatch;
+  readonly publisher: JetStreamPublisher;
 }
 
 class JetStreamSubscription implements Subscription {
@@ -47,6 +54,7 @@ class JetStreamSubscription implements Subscription {
     private readonly topic: string,
     private readonly handler: MessageHandler,
     private readonly m: JetStreamPubSubMetadata,
+    private readonly writes: WriteBatch,
   ) {
     this.slots = new Slots(m.concurrency);
     this.loop = this.run();
@@ -64,8 +72,8 @@ class JetStreamSubscription implements Subscription {
       void deliver(this.handler, toMessage(jm, this.topic)).then((r) => {
         this.slots.release();
         if (!this.inflight.delete(jm)) return; // nak'ed by close()
-        if (r === 'RETRY') jm.nak(this.m.redeliveryDelay);
-        else jm.ack();
+        if (r === 'RETRY') this.writes.add(() => jm.nak(this.m.redeliveryDelay));
+        else this.writes.add(() => jm.ack());
       });
     }
   }
@@ -92,6 +100,7 @@ export class JetStreamPubSub implements PubSub {
   private readonly subs = new Set<JetStreamSubscription>();
   private readonly stream: string;
   private readonly prefix: string;
+  private readonly headerCache = new Map<string, MsgHdrs | undefined>();
 
   constructor(
     private readonly m: JetStreamPubSubMetadata,
@@ -115,7 +124,10 @@ export class JetStreamPubSub implements PubSub {
     const conn = this.conn;
     this.conn = undefined;
     this.connected = false;
-    await conn?.nc.close().catch(() => undefined);
+    if (!conn) return;
+    conn.writes.flush(); // acks still queued for this turn go out before the connection closes
+    conn.publisher.close(new Error('the component was closed'));
+    await conn.nc.close().catch(() => undefined);
   }
 
   status(): { ready: boolean; error?: string } {
@@ -132,16 +144,10 @@ export class JetStreamPubSub implements PubSub {
   async publish(req: PublishRequest): Promise<void> {
     checkPublish(req);
     const subject = this.subject(req.topic);
-    const { js } = this.live();
-    const h = nats().headers();
-    if (req.contentType) {
-      if (/[\r\n]/.test(req.contentType)) throw new ComponentRequestError('contentType must not contain line breaks');
-      h.set(H_CONTENT_TYPE, req.contentType);
-    }
-    const meta = encodeMetadata(req.metadata);
-    if (meta) h.set(H_METADATA, meta);
+    if (req.contentType && /[\r\n]/.test(req.contentType)) throw new ComponentRequestError('contentType must not contain line breaks');
+    const { publisher } = this.live();
     try {
-      await js.publish(subject, req.data, { headers: h, timeout: this.m.publishTimeout });
+      await publisher.publish(subject, req.data, this.headers(req.contentType, encodeMetadata(req.metadata)));
     } catch (e) {
       throw new ComponentBackendError(`NATS JetStream at ${this.m.natsURL}: publish to ${subject} failed: ${(e as Error).message}`, e);
     }
@@ -150,13 +156,13 @@ export class JetStreamPubSub implements PubSub {
   async subscribe(req: SubscribeRequest, handler: MessageHandler): Promise<Subscription> {
     checkSubscribe(req);
     const subject = this.subject(req.topic);
-    const { js, jsm } = this.live();
+    const { js, jsm, writes } = this.live();
     const durable = durableName(this.m.durableName ?? req.consumerGroup, req.topic);
     try {
       await this.ensureConsumer(jsm, durable, subject);
       const consumer = await js.consumers.get(this.stream, durable);
       const msgs = await consumer.consume({ max_messages: this.m.concurrency });
-      const sub = new JetStreamSubscription(msgs, req.topic, handler, this.m);
+      const sub = new JetStreamSubscription(msgs, req.topic, handler, this.m, writes);
       this.subs.add(sub);
       return {
         close: async () => {
@@ -190,7 +196,9 @@ export class JetStreamPubSub implements PubSub {
       const jsm = await nc.jetstreamManager({ timeout: this.m.publishTimeout });
       await this.ensureStream(jsm);
       this.watch(nc);
-      return { nc, jsm, js: nc.jetstream({ timeout: this.m.publishTimeout }) };
+      const writes = new WriteBatch();
+      const publisher = new JetStreamPublisher(nc, writes, this.m.publishTimeout, nats().createInbox());
+      return { nc, jsm, js: nc.jetstream({ timeout: this.m.publishTimeout }), writes, publisher };
     } catch (e) {
       await nc.close().catch(() => undefined);
       this.lastError = (e as Error).message;
@@ -265,6 +273,20 @@ export class JetStreamPubSub implements PubSub {
       deliver_policy: deliver,
       filter_subject: subject,
     });
+  }
+
+  /** The publish headers, encoded once per distinct (content type, metadata); nats.js does not change them. */
+  private headers(contentType: string | undefined, meta: string): MsgHdrs | undefined {
+    if (!contentType && !meta) return undefined;
+    const key = `${contentType ?? ''}\n${meta}`;
+    let h = this.headerCache.get(key);
+    if (h) return h;
+    h = nats().headers();
+    if (contentType) h.set(H_CONTENT_TYPE, contentType);
+    if (meta) h.set(H_METADATA, meta);
+    if (this.headerCache.size >= HEADER_CACHE_SIZE) this.headerCache.clear();
+    this.headerCache.set(key, h);
+    return h;
   }
 
   private live(): Conn {
