@@ -58,6 +58,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --value-size N      runtime: state value size in bytes (default 64)
   --grpc-client C     runtime: state load generator's gRPC client: h2 (bench/lib/h2grpc.mjs on node:http2,
                       default: measures the sidecar) or grpcjs (@grpc/grpc-js)
+  --grpc-sessions N   runtime: h2c connections the 32 state callers share (default 4; a 1-connection row is
+                      reported too)
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
@@ -95,6 +97,7 @@ const { values: argv } = parseArgs({
     'publish-via': { type: 'string', default: 'http' },
     'value-size': { type: 'string', default: '64' },
     'grpc-client': { type: 'string', default: 'h2' },
+    'grpc-sessions': { type: 'string', default: '4' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -465,6 +468,7 @@ async function runSuite(suite) {
     publishVia: argv['publish-via'],
     valueSize: Math.max(1, Number(argv['value-size']) || 64),
     grpcClient: argv['grpc-client'],
+    grpcSessions: Math.max(1, Number(argv['grpc-sessions']) || 4),
     resultsDir,
   };
   const { markdown, json } =

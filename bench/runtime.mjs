@@ -585,13 +585,17 @@ function workloads(o) {
   const warm = ms(Math.max(1, o.warmupS));
   // 1 caller runs ~1,000 calls/s through the sidecar: 3 s give a steady p50 and keep the suite short.
   const lat = String(Math.min(o.latencyMs, 3000));
-  const state = (store, op, callers, w, d, client = o.grpcClient) => ['state', '--store', store, '--op', op, '--client', client, '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
+  const state = (store, op, callers, w, d, client = o.grpcClient, sessions = o.grpcSessions) => ['state', '--store', store, '--op', op, '--client', client, '--sessions', String(client === 'h2' ? sessions : 1), '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
   const redisDirect = (op, callers = 1) => ['redis', '--op', op, '--callers', String(callers), '--warmup', '500', '--duration', lat, '--size', String(o.valueSize)];
   const n = o.callers;
   const pub = (phase, extra) => ['publish', '--via', o.publishVia, '--phase', phase, '--warmup', '1000', '--duration', ms(o.durationS), '--size', '128', ...extra];
   return [
     { id: 'mem-save', group: 'state', label: `SaveState, state.memory, ${o.callers} callers`, args: state('memstore', 'save', o.callers, warm, ms(o.durationS)) },
     { id: 'mem-get', group: 'state', label: `GetState, state.memory, ${o.callers} callers`, args: state('memstore', 'get', o.callers, warm, ms(o.durationS)) },
+    // All callers on one h2c connection: the sidecar serves one connection's streams in turn (reference).
+    ...(o.grpcClient === 'h2' && o.grpcSessions > 1
+      ? [{ id: 'mem-get-1conn', group: 'state', label: `GetState, state.memory, ${o.callers} callers on one connection (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'h2', 1) }]
+      : []),
     // The same GetState load through @grpc/grpc-js: that client's own cost, apart from the verdict.
     ...(o.grpcClient === 'h2'
       ? [{ id: 'mem-get-grpcjs', group: 'state', label: `GetState, state.memory, ${o.callers} callers, @grpc/grpc-js client (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'grpcjs') }]
@@ -891,7 +895,7 @@ function report({ o, env, pinning, runCtx, rounds, summary: s, rows, profiles, f
     `- pinning: ${pinning}`,
     `- capa-runtime: ${env.capa} (fresh per round; state.memory \`memstore\`, state.redis \`redisstore\` with keyPrefix \`${runCtx.prefix}\`, ` +
       `pubsub.jetstream \`${PUBSUB}\` on stream \`${runCtx.id}-r<round>\` (file storage, deleted after the round), concurrency ${env.natsConcurrency})`,
-    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), client ${o.grpcClient === 'h2' ? 'bench/lib/h2grpc.mjs (node:http2, one h2c session, requests encoded once up front)' : 'one @grpc/grpc-js channel'}, ` +
+    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), client ${o.grpcClient === 'h2' ? `bench/lib/h2grpc.mjs (node:http2, ${o.grpcSessions} h2c connection(s), requests encoded once up front)` : 'one @grpc/grpc-js channel'}, ` +
       `${o.callers} callers each awaiting its call before the next (closed loop), ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
       `Redis: 1 and ${o.callers} callers for ${Math.min(o.latencyMs, 3000) / 1000}s each, the sidecar path (same gRPC client) and ioredis sending state.redis's own commands straight to the same Redis, back to back`,
     `- pub/sub: ${o.publishVia === 'grpc' ? 'gRPC PublishEvent' : 'Dapr HTTP POST /v1.0/publish'} (JSON body with the publish time, process.hrtime = CLOCK_MONOTONIC, the same clock in every process); ` +
