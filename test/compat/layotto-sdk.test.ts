@@ -11,14 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, RuntimeTypes, Server } from 'layotto';
 import { pino } from 'pino';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtinComponentRegistry } from '../../src/components/index.js';
-import { ComponentManager } from '../../src/components/manager.js';
+import type { ComponentManager } from '../../src/components/manager.js';
+import { startComponents } from '../helpers/runtime.js';
 import type { PubSub } from '../../src/components/pubsub/pubsub.js';
-import { componentsSchema } from '../../src/config/schema-components.js';
-import { compileComponents } from '../../src/config/compile-components.js';
-import { ProblemList } from '../../src/config/locate.js';
 import { PubSubRuntime } from '../../src/runtime/pubsub.js';
 import { createInvoker } from '../../src/runtime/invoker.js';
 import { GrpcAppChannel, startRuntimeGrpcServer, type RuntimeGrpcServer } from '../../src/runtime-api/grpc/index.js';
@@ -28,12 +24,6 @@ import { startSidecar, type Running } from '../helpers/sidecar.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /** User-format `components:` YAML → checked ComponentSpecs, as the config compiler makes them. */
-function componentSpecs(yaml: string) {
-  const problems = new ProblemList();
-  const specs = compileComponents(componentsSchema.parse(parse(yaml)), builtinComponentRegistry(), problems);
-  if (problems.size) throw new Error(`bad test components: ${JSON.stringify(problems.items)}`);
-  return specs;
-}
 
 const logger = pino({ level: process.env.CAPA_TEST_LOG ?? 'silent' });
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -78,9 +68,8 @@ nameResolution:
   static: { apps: [{ appId: billing, endpoints: ["127.0.0.1:${app.port}"] }] }
 invocation: { port: 0 }
 `);
-    components = new ComponentManager(builtinComponentRegistry(), logger, 60_000);
-    await components.start(
-      componentSpecs(`
+    components = await startComponents(
+      `
 - { name: memstate, type: state.memory }
 - { name: redisstate, type: state.redis, metadata: { redisHost: "${REDIS_HOST}", keyPrefix: "${prefix}" } }
 - { name: pubsub, type: pubsub.memory, metadata: { redeliveryDelay: 50ms } }
@@ -89,7 +78,9 @@ invocation: { port: 0 }
 - { name: config, type: configuration.file, metadata: { path: "${configFile}", pollIntervalMs: 100 } }
 - { name: seq, type: sequencer.memory }
 - { name: secrets, type: secretstores.local.file, metadata: { secretsFile: "${secretsFile}" } }
-`),
+`,
+      logger,
+      60_000,
     );
     const appId = () => 'checkout';
     pubsub = new PubSubRuntime({ pubsubs: components.view<PubSub>('pubsub'), appId, logger, retryInitialMs: 50, retryMaxMs: 200 });

@@ -12,15 +12,10 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { pino } from 'pino';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { builtinComponentRegistry } from '../../../src/components/index.js';
-import { ComponentManager } from '../../../src/components/manager.js';
+import { startComponents } from '../../helpers/runtime.js';
 import type { PubSub } from '../../../src/components/pubsub/pubsub.js';
 import type { ConfigurationStore } from '../../../src/components/configuration/store.js';
-import { componentsSchema } from '../../../src/config/schema-components.js';
-import { compileComponents } from '../../../src/config/compile-components.js';
-import { ProblemList } from '../../../src/config/locate.js';
 import { PubSubRuntime } from '../../../src/runtime/pubsub.js';
 import { createInvoker } from '../../../src/runtime/invoker.js';
 import type { RuntimeServices } from '../../../src/runtime/services.js';
@@ -29,12 +24,6 @@ import { startRuntimeGrpcServer, type RuntimeGrpcServer } from '../../../src/run
 const require = createRequire(import.meta.url);
 const PROTO_ROOT = join(dirname(require.resolve('layotto/package.json')), 'proto');
 /** User-format `components:` YAML → checked ComponentSpecs, as the config compiler makes them. */
-function componentSpecs(yaml: string) {
-  const problems = new ProblemList();
-  const specs = compileComponents(componentsSchema.parse(parse(yaml)), builtinComponentRegistry(), problems);
-  if (problems.size) throw new Error(`bad test components: ${JSON.stringify(problems.items)}`);
-  return specs;
-}
 
 const logger = pino({ level: process.env.CAPA_TEST_LOG ?? 'silent' });
 
@@ -67,8 +56,7 @@ interface Built {
 }
 
 async function buildServices(yaml: string): Promise<Built> {
-  const components = new ComponentManager(builtinComponentRegistry(), logger, 60_000);
-  await components.start(componentSpecs(yaml));
+  const components = await startComponents(yaml, logger, 60_000);
   const appId = () => 'orders';
   const pubsub = new PubSubRuntime({ pubsubs: components.view<PubSub>('pubsub'), appId, logger });
   const invoker = createInvoker({ port: () => undefined, appId, logger });
