@@ -56,8 +56,9 @@ const HELP = `usage: node bench/run.mjs [options]
   --publish-via P     runtime: http (Dapr POST /v1.0/publish, default: the cheaper path for the Node load
                       generator) or grpc (Layotto PublishEvent)
   --value-size N      runtime: state value size in bytes (default 64)
-  --grpc-client C     runtime: state load generator's gRPC client: h2 (bench/lib/h2grpc.mjs on node:http2,
-                      default: measures the sidecar) or grpcjs (@grpc/grpc-js)
+  --grpc-client C     runtime: the state verdict rows' load generator: h2load (nghttp2's C client, the default
+                      when /usr/bin/h2load exists: no GC pauses of its own in the latencies; Debian
+                      package nghttp2-client), h2 (bench/lib/h2grpc.mjs on node:http2) or grpcjs
   --grpc-sessions N   runtime: h2c connections the 32 state callers share (default 4; a 1-connection row is
                       reported too)
 
@@ -96,7 +97,7 @@ const { values: argv } = parseArgs({
     callers: { type: 'string', default: '32' },
     'publish-via': { type: 'string', default: 'http' },
     'value-size': { type: 'string', default: '64' },
-    'grpc-client': { type: 'string', default: 'h2' },
+    'grpc-client': { type: 'string', default: existsSync('/usr/bin/h2load') ? 'h2load' : 'h2' },
     'grpc-sessions': { type: 'string', default: '4' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -116,7 +117,7 @@ function parseSize(text, name) {
 const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], runtime: ['runtime'], all: ['http', 'grpc', 'tcp', 'runtime'] };
 if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp, runtime or all)`);
 if (!['grpc', 'http'].includes(argv['publish-via'])) throw new Error(`bad --publish-via: ${argv['publish-via']} (grpc or http)`);
-if (!['h2', 'grpcjs'].includes(argv['grpc-client'])) throw new Error(`bad --grpc-client: ${argv['grpc-client']} (h2 or grpcjs)`);
+if (!['h2load', 'h2', 'grpcjs'].includes(argv['grpc-client'])) throw new Error(`bad --grpc-client: ${argv['grpc-client']} (h2load, h2 or grpcjs)`);
 
 const nproc = os.availableParallelism?.() ?? os.cpus().length;
 const opts = {

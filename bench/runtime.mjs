@@ -4,14 +4,14 @@
 // pubsub.jetstream. See bench/README.md, "Runtime suite".
 //
 // This file is also the suite's child processes (each pinned by the orchestrator):
-//   node bench/runtime.mjs state   --target H:P --store S --op save|get [--client h2|grpcjs] [--sessions 1] [--callers 32] [--warmup ms] [--duration ms] [--size 64]
+//   node bench/runtime.mjs state   --target H:P --store S --op save|get [--client h2load|h2|grpcjs] [--sessions 1] [--callers 32] [--warmup ms] [--duration ms] [--size 64]
 //   node bench/runtime.mjs redis   --prefix P --op save|get [--callers 1] [--warmup ms] [--duration ms] [--size 64]
 //   node bench/runtime.mjs publish --via grpc|http --target H:P --phase X [--rate R | --callers 32] [--warmup ms] [--duration ms]
 //   node bench/runtime.mjs app     --port P [--pubsub natsps] [--topic bench]
 // Load children print "MEASURING" (stderr) when the warm-up ends and one JSON line (stdout) at exit.
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { readFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
@@ -146,7 +146,50 @@ async function stateCalls(v, callers, value) {
   };
 }
 
+/**
+ * The same state load from h2load (nghttp2's C load generator: no GC pauses of its own in the
+ * latencies): `sessions` connections × `callers / sessions` streams, the same request bytes every
+ * call. h2load does not read gRPC trailers, so one call through bench/lib/h2grpc.mjs first checks
+ * that this request answers grpc-status 0 (and seeds the key a get reads).
+ */
+async function h2loadState(v) {
+  const { connectH2Grpc, grpcFrame } = await import('./lib/h2grpc.mjs');
+  const svc = (await runtimeDefinition())['spec.proto.runtime.v1.Runtime'];
+  const value = Buffer.alloc(Number(v.size), 'v');
+  const m = v.op === 'save' ? 'SaveState' : 'GetState';
+  const req = v.op === 'save' ? { store_name: v.store, states: [{ key: 'h2load', value }] } : { store_name: v.store, key: 'h2load' };
+  const frame = grpcFrame(svc[m].requestSerialize(req));
+  const check = await connectH2Grpc(v.target, { sessions: 1 });
+  await check.unary(svc.SaveState.path, grpcFrame(svc.SaveState.requestSerialize({ store_name: v.store, states: [{ key: 'h2load', value }] })), 0);
+  await check.unary(svc[m].path, frame, 0); // rejects on a non-zero grpc-status
+  check.close();
+  const dir = mkdtempSync(join(os.tmpdir(), 'capa-h2load-'));
+  const body = join(dir, 'body.bin');
+  const logFile = join(dir, 'h2load.log');
+  writeFileSync(body, frame);
+  const sessions = Math.max(1, Number(v.sessions));
+  const streams = Math.max(1, Math.ceil(Number(v.callers) / sessions));
+  const url = `http://${v.target}${svc[m].path}`;
+  const args = (extra) => ['-c', String(sessions), '-m', String(streams), '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', ...extra, url];
+  execFileSync('h2load', args(['-D', String(Math.max(1, Math.round(Number(v.warmup) / 1000)))]), { stdio: 'ignore' });
+  const seconds = Math.max(1, Math.round(Number(v.duration) / 1000));
+  process.stderr.write('MEASURING\n');
+  const out = execFileSync('h2load', args(['-D', String(seconds), '--log-file', logFile]), { encoding: 'utf8' });
+  const samples = [];
+  let errors = 0;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const [, status, us] = line.split('\t');
+    if (us === undefined) continue;
+    if (status !== '200') errors++;
+    else samples.push(Number(us) / 1000);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const failed = /(\d+) failed/.exec(out);
+  return { calls: samples.length, errors: errors + Number(failed?.[1] ?? 0), mismatches: 0, firstError: null, seconds, cps: samples.length / seconds, ...latencySummary(samples), clientCpuUsPerCall: null };
+}
+
 async function stateLoad(v) {
+  if (v.client === 'h2load') return h2loadState(v);
   const callers = Number(v.callers);
   const value = Buffer.alloc(Number(v.size), 'v');
   const calls = await stateCalls(v, callers, value);
@@ -585,19 +628,25 @@ function workloads(o) {
   const warm = ms(Math.max(1, o.warmupS));
   // 1 caller runs ~1,000 calls/s through the sidecar: 3 s give a steady p50 and keep the suite short.
   const lat = String(Math.min(o.latencyMs, 3000));
-  const state = (store, op, callers, w, d, client = o.grpcClient, sessions = o.grpcSessions) => ['state', '--store', store, '--op', op, '--client', client, '--sessions', String(client === 'h2' ? sessions : 1), '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
+  // h2load drives the two verdict rows; the reference and Redis rows use the Node h2 client.
+  const nodeClient = o.grpcClient === 'h2load' ? 'h2' : o.grpcClient;
+  const state = (store, op, callers, w, d, client = nodeClient, sessions = o.grpcSessions) => ['state', '--store', store, '--op', op, '--client', client, '--sessions', String(client === 'grpcjs' ? 1 : sessions), '--callers', String(callers), '--warmup', w, '--duration', d, '--size', String(o.valueSize)];
   const redisDirect = (op, callers = 1) => ['redis', '--op', op, '--callers', String(callers), '--warmup', '500', '--duration', lat, '--size', String(o.valueSize)];
   const n = o.callers;
   const pub = (phase, extra) => ['publish', '--via', o.publishVia, '--phase', phase, '--warmup', '1000', '--duration', ms(o.durationS), '--size', '128', ...extra];
   return [
-    { id: 'mem-save', group: 'state', label: `SaveState, state.memory, ${o.callers} callers`, args: state('memstore', 'save', o.callers, warm, ms(o.durationS)) },
-    { id: 'mem-get', group: 'state', label: `GetState, state.memory, ${o.callers} callers`, args: state('memstore', 'get', o.callers, warm, ms(o.durationS)) },
+    { id: 'mem-save', group: 'state', label: `SaveState, state.memory, ${o.callers} callers`, args: state('memstore', 'save', o.callers, warm, ms(o.durationS), o.grpcClient) },
+    { id: 'mem-get', group: 'state', label: `GetState, state.memory, ${o.callers} callers`, args: state('memstore', 'get', o.callers, warm, ms(o.durationS), o.grpcClient) },
+    // The Node h2 client on the same load, when h2load drives the verdict (its GC pauses show in p99).
+    ...(o.grpcClient === 'h2load'
+      ? [{ id: 'mem-get-node', group: 'state', label: `GetState, state.memory, ${o.callers} callers, Node h2 client (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'h2') }]
+      : []),
     // All callers on one h2c connection: the sidecar serves one connection's streams in turn (reference).
-    ...(o.grpcClient === 'h2' && o.grpcSessions > 1
+    ...(o.grpcClient !== 'grpcjs' && o.grpcSessions > 1
       ? [{ id: 'mem-get-1conn', group: 'state', label: `GetState, state.memory, ${o.callers} callers on one connection (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'h2', 1) }]
       : []),
     // The same GetState load through @grpc/grpc-js: that client's own cost, apart from the verdict.
-    ...(o.grpcClient === 'h2'
+    ...(o.grpcClient !== 'grpcjs'
       ? [{ id: 'mem-get-grpcjs', group: 'state', label: `GetState, state.memory, ${o.callers} callers, @grpc/grpc-js client (reference)`, args: state('memstore', 'get', o.callers, warm, lat, 'grpcjs') }]
       : []),
     // The gRPC round trip alone (in-memory store): what of the Redis rows' added latency is not Redis.
@@ -895,7 +944,7 @@ function report({ o, env, pinning, runCtx, rounds, summary: s, rows, profiles, f
     `- pinning: ${pinning}`,
     `- capa-runtime: ${env.capa} (fresh per round; state.memory \`memstore\`, state.redis \`redisstore\` with keyPrefix \`${runCtx.prefix}\`, ` +
       `pubsub.jetstream \`${PUBSUB}\` on stream \`${runCtx.id}-r<round>\` (file storage, deleted after the round), concurrency ${env.natsConcurrency})`,
-    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), client ${o.grpcClient === 'h2' ? `bench/lib/h2grpc.mjs (node:http2, ${o.grpcSessions} h2c connection(s), requests encoded once up front)` : 'one @grpc/grpc-js channel'}, ` +
+    `- state: Layotto gRPC SaveState / GetState (one item, ${o.valueSize}-byte value, ${KEYS_PER_CALLER} keys per caller), client ${o.grpcClient === 'h2load' ? `h2load (nghttp2, C; ${o.grpcSessions} connections × ${Math.ceil(o.callers / o.grpcSessions)} streams, one request checked for grpc-status 0 first)` : o.grpcClient === 'h2' ? `bench/lib/h2grpc.mjs (node:http2, ${o.grpcSessions} h2c connection(s), requests encoded once up front)` : 'one @grpc/grpc-js channel'}, ` +
       `${o.callers} callers each awaiting its call before the next (closed loop), ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
       `Redis: 1 and ${o.callers} callers for ${Math.min(o.latencyMs, 3000) / 1000}s each, the sidecar path (same gRPC client) and ioredis sending state.redis's own commands straight to the same Redis, back to back`,
     `- pub/sub: ${o.publishVia === 'grpc' ? 'gRPC PublishEvent' : 'Dapr HTTP POST /v1.0/publish'} (JSON body with the publish time, process.hrtime = CLOCK_MONOTONIC, the same clock in every process); ` +
