@@ -162,10 +162,6 @@ export class ComponentManager {
     return this.component<StateStore>('state', name);
   }
 
-  stateStoreNames(): string[] {
-    return this.names('state');
-  }
-
   /** A component of `block` by name, or undefined (not configured, of another block, or not created yet). */
   component<T extends Component>(block: BuildingBlock, name: string): T | undefined {
     const r = this.running.get(name);

@@ -39,6 +39,8 @@ export class Runtime {
   private pubsub: PubSubRuntime;
   private readonly channel: AppChannel | null;
   private readonly invoker: ReturnType<typeof createInvoker>;
+  /** What both front ends are given. */
+  private readonly services: RuntimeServices;
   private http: ListeningServer | null = null;
   private grpc: { port: number; close(): Promise<void> } | null = null;
   private pubsubSpecs = '';
@@ -55,13 +57,14 @@ export class Runtime {
       app.port === 0
         ? null
         : app.protocol === 'grpc'
-          ? new GrpcAppChannel(`${hostPort(app.address, app.port)}`, opts.logger)
+          ? new GrpcAppChannel(hostPort(app.address, app.port), opts.logger)
           : new HttpAppChannel({ address: app.address, port: app.port, logger: opts.logger });
     this.invoker = createInvoker({
       port: () => this.invocationPort(),
       appId: () => opts.current().app.id,
       logger: opts.logger,
     });
+    this.services = this.buildServices();
   }
 
   /** Components first (each failing one is reported and retried, never fatal), then the APIs. */
@@ -80,15 +83,11 @@ export class Runtime {
     const snap = this.opts.current();
     await this.components.start(snap.components);
     this.pubsubSpecs = pubsubKey(snap.components);
-    const services = this.services();
     const app = this.channel instanceof HttpAppChannel ? this.channel : undefined;
-    this.http = await startRuntimeHttpServer({ host: '127.0.0.1', port: snap.sidecar.port, healthy: this.opts.healthy, services, app });
-    this.services_ = services;
+    this.http = await startRuntimeHttpServer({ host: '127.0.0.1', port: snap.sidecar.port, healthy: this.opts.healthy, services: this.services, app });
     await this.ensureGrpc(snap);
     this.subscribe();
   }
-
-  private services_: RuntimeServices | null = null;
 
   /**
    * The gRPC front end starts once there is something for it to serve (a component, or app ids to
@@ -96,13 +95,13 @@ export class Runtime {
    * sidecar used as a plain proxy should not pay. A reload that adds the first component starts it.
    */
   private async ensureGrpc(snap: Snapshot): Promise<void> {
-    if (this.grpc !== null || this.services_ === null || this.closed) return;
+    if (this.grpc !== null || this.http === null || this.closed) return;
     if (snap.components.length === 0 && snap.invocation.listener === '') return;
-    this.grpc = await startRuntimeGrpcServer({ host: '127.0.0.1', port: snap.sidecar.grpcPort, services: this.services_ });
+    this.grpc = await startRuntimeGrpcServer({ host: '127.0.0.1', port: snap.sidecar.grpcPort, services: this.services });
   }
 
   /** What both front ends are given; `pubsub` follows the runtime's current pub/sub layer across reloads. */
-  private services(): RuntimeServices {
+  private buildServices(): RuntimeServices {
     const pubsub: PubSubService = {
       publish: (call) => this.pubsub.publish(call),
       subscriptions: () => this.pubsub.subscriptions(),

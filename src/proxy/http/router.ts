@@ -18,7 +18,7 @@ import type { PoolWaiter } from '../upstream/pool.js';
 import { pickCluster, rewritePath, type CompiledForward, type RouteData } from './compiled-route.js';
 import { splitPath } from '../router/route-table.js';
 import { NOT_FORWARDED, IDEMPOTENT_METHODS } from './hop-by-hop.js';
-import { applyMutations } from './stream.js';
+import { applyMutations } from './chain-stream.js';
 import type { ListenerRuntime } from './listener-runtime.js';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import { h2RequestHeaders } from '../http2/headers.js';

@@ -214,5 +214,3 @@ export class ProxyStream extends ChainStream {
 function uncork(sock: Socket): void {
   if (sock.writableCorked > 0) sock.uncork();
 }
-
-export { applyMutations, httpToGrpc } from './chain-stream.js';

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { ConfigurationItem, ConfigurationStore, ConfigurationWatch } from '../../components/configuration/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure, notReady } from './errors.js';
+import { DaprHttpError, componentFailure, findComponent } from './errors.js';
 import { json, queryMetadata, type Reply } from './io.js';
 
 /** How the server reaches the app for configuration updates. */
@@ -83,11 +83,13 @@ export class ConfigurationApi {
   }
 
   private store(name: string): ConfigurationStore {
-    const s = this.services.components.component<ConfigurationStore>('configuration', name);
-    if (s) return s;
-    if (this.services.components.names('configuration').length === 0) throw new DaprHttpError('ERR_CONFIGURATION_STORE_NOT_CONFIGURED', 'configuration stores not configured');
-    notReady('ERR_CONFIGURATION_STORE_NOT_FOUND', 'configuration store', name, this.services.components.notReady('configuration', name));
-    throw new DaprHttpError('ERR_CONFIGURATION_STORE_NOT_FOUND', `configuration store ${name} not found`);
+    return findComponent(this.services.components.view<ConfigurationStore>('configuration'), name, {
+      label: 'configuration store',
+      notConfigured: ['ERR_CONFIGURATION_STORE_NOT_CONFIGURED', 'configuration stores not configured'],
+      notFound: 'ERR_CONFIGURATION_STORE_NOT_FOUND',
+      notFoundMessage: (n) => `configuration store ${n} not found`,
+      notReady: 'ERR_CONFIGURATION_STORE_NOT_FOUND',
+    });
   }
 
   /** As Dapr: one POST per changed key, each carrying the whole change. */

@@ -3,6 +3,7 @@
  * (dapr/dapr pkg/messages). State errors from the building block are mapped here, in one place.
  */
 import type { ServerResponse } from 'node:http';
+import type { ComponentsOf } from '../../components/manager.js';
 import { ComponentError, type ComponentErrorKind } from '../../components/errors.js';
 import { StateError } from '../../components/state/errors.js';
 
@@ -97,10 +98,22 @@ export function sendError(res: ServerResponse, e: DaprHttpError): void {
   res.end(body);
 }
 
-/**
- * A component that is configured but cannot serve yet (its secretKeyRef could not be read): 500
- * with the reason, not "not found", which would send the user looking at the wrong thing.
- */
-export function notReady(code: DaprErrorCode, label: string, name: string, why: string | undefined): void {
-  if (why !== undefined) throw new DaprHttpError(code, `${label} ${name} is not ready: ${why}`, 500);
+/** How one block's finder answers, in Dapr's words (codes and messages differ per block). */
+export interface FinderErrors {
+  readonly label: string;
+  readonly notConfigured: readonly [DaprErrorCode, string];
+  readonly notFound: DaprErrorCode;
+  readonly notFoundMessage: (name: string) => string;
+  /** A component configured but not created yet (its secretKeyRef could not be read): 500 with the reason. */
+  readonly notReady: DaprErrorCode;
+}
+
+/** The component `name` of a block: Dapr's errors when none is configured, it is unknown, or it cannot serve yet. */
+export function findComponent<T>(view: ComponentsOf<T>, name: string, e: FinderErrors): T {
+  const c = view.get(name);
+  if (c) return c;
+  if (view.names().length === 0) throw new DaprHttpError(e.notConfigured[0], e.notConfigured[1]);
+  const why = view.notReady(name);
+  if (why !== undefined) throw new DaprHttpError(e.notReady, `${e.label} ${name} is not ready: ${why}`, 500);
+  throw new DaprHttpError(e.notFound, e.notFoundMessage(name));
 }

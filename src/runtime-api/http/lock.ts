@@ -7,7 +7,7 @@
  */
 import type { LockStore, UnlockStatus } from '../../components/lock/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure, malformed, notReady } from './errors.js';
+import { DaprHttpError, componentFailure, malformed, findComponent } from './errors.js';
 import { json, type Reply } from './io.js';
 
 const UNLOCK_CODES: Record<UnlockStatus, number> = { SUCCESS: 0, LOCK_DOES_NOT_EXIST: 1, LOCK_BELONGS_TO_OTHERS: 2 };
@@ -41,11 +41,13 @@ export async function unlock(services: RuntimeServices, storeName: string, body:
 }
 
 function findLockStore(services: RuntimeServices, name: string): LockStore {
-  const s = services.components.component<LockStore>('lock', name);
-  if (s) return s;
-  if (services.components.names('lock').length === 0) throw new DaprHttpError('ERR_LOCK_STORE_NOT_CONFIGURED', 'lock store is not configured');
-  notReady('ERR_LOCK_STORE_NOT_FOUND', 'lock store', name, services.components.notReady('lock', name));
-  throw new DaprHttpError('ERR_LOCK_STORE_NOT_FOUND', `lock store ${name} not found`);
+  return findComponent(services.components.view<LockStore>('lock'), name, {
+    label: 'lock store',
+    notConfigured: ['ERR_LOCK_STORE_NOT_CONFIGURED', 'lock store is not configured'],
+    notFound: 'ERR_LOCK_STORE_NOT_FOUND',
+    notFoundMessage: (n) => `lock store ${n} not found`,
+    notReady: 'ERR_LOCK_STORE_NOT_FOUND',
+  });
 }
 
 function object(body: unknown): Record<string, unknown> {

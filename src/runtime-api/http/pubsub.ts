@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { ComponentError } from '../../components/errors.js';
 import { isCloudEventContentType, isJsonContentType } from '../../runtime/cloudevents.js';
 import type { PublishCall, RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure, notReady } from './errors.js';
+import { DaprHttpError, componentFailure } from './errors.js';
 import { NO_CONTENT, header, json, queryMetadata, readBody, readJson, stringMap, type Reply } from './io.js';
 
 export async function publish(services: RuntimeServices, pubsubName: string, topic: string, req: IncomingMessage, query: URLSearchParams): Promise<Reply> {
@@ -69,7 +69,8 @@ function checkTarget(services: RuntimeServices, pubsubName: string, topic: strin
   if (names.length === 0) throw new DaprHttpError('ERR_PUBSUB_NOT_CONFIGURED', 'no pubsub is configured');
   if (pubsubName === '') throw new DaprHttpError('ERR_PUBSUB_EMPTY', 'pubsub name is empty');
   if (!names.includes(pubsubName)) throw new DaprHttpError('ERR_PUBSUB_NOT_FOUND', `pubsub ${pubsubName} not found`);
-  notReady('ERR_PUBSUB_PUBLISH_MESSAGE', 'pubsub', pubsubName, services.components.notReady('pubsub', pubsubName));
+  const why = services.components.notReady('pubsub', pubsubName);
+  if (why !== undefined) throw new DaprHttpError('ERR_PUBSUB_PUBLISH_MESSAGE', `pubsub ${pubsubName} is not ready: ${why}`, 500);
   if (topic === '') throw new DaprHttpError('ERR_TOPIC_NAME_EMPTY', `topic is empty in pubsub ${pubsubName}`);
 }
 

@@ -7,7 +7,7 @@
  */
 import type { SecretStore } from '../../components/secretstores/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import { DaprHttpError, componentFailure, notReady } from './errors.js';
+import { componentFailure, findComponent } from './errors.js';
 import { json, queryMetadata, type Reply } from './io.js';
 
 const DAPR_STATUS = { 'not-found': 500 } as const;
@@ -31,9 +31,11 @@ export async function bulkGetSecrets(services: RuntimeServices, storeName: strin
 }
 
 function findSecretStore(services: RuntimeServices, name: string): SecretStore {
-  const s = services.components.component<SecretStore>('secretstores', name);
-  if (s) return s;
-  if (services.components.names('secretstores').length === 0) throw new DaprHttpError('ERR_SECRET_STORES_NOT_CONFIGURED', 'secret store is not configured');
-  notReady('ERR_SECRET_GET', 'secret store', name, services.components.notReady('secretstores', name));
-  throw new DaprHttpError('ERR_SECRET_STORE_NOT_FOUND', `failed finding secret store with key ${name}`);
+  return findComponent(services.components.view<SecretStore>('secretstores'), name, {
+    label: 'secret store',
+    notConfigured: ['ERR_SECRET_STORES_NOT_CONFIGURED', 'secret store is not configured'],
+    notFound: 'ERR_SECRET_STORE_NOT_FOUND',
+    notFoundMessage: (n) => `failed finding secret store with key ${n}`,
+    notReady: 'ERR_SECRET_GET',
+  });
 }

@@ -7,16 +7,13 @@
  *   POST   /v1.0/state/{store}/transaction  {operations: [...]}          → 204
  * Values are stored as the JSON text of the item's `value` and returned as stored.
  */
+import type { ComponentsOf } from '../../components/manager.js';
 import type { StateOptions, StateStore, TransactionOperation, SetRequest } from '../../components/state/store.js';
 import { isTransactional } from '../../components/state/store.js';
-import { DaprHttpError, notReady, stateFailure } from './errors.js';
+import { DaprHttpError, findComponent, stateFailure } from './errors.js';
 
-export interface StateStores {
-  get(name: string): StateStore | undefined;
-  names(): string[];
-  /** Why a configured store cannot serve yet; undefined otherwise. */
-  notReady?(name: string): string | undefined;
-}
+/** The configured state stores (the manager's view of the block). */
+export type StateStores = ComponentsOf<StateStore>;
 
 export interface Reply {
   readonly status: number;
@@ -27,11 +24,13 @@ export interface Reply {
 const NO_CONTENT: Reply = { status: 204 };
 
 export function findStore(stores: StateStores, name: string): StateStore {
-  const s = stores.get(name);
-  if (s) return s;
-  if (stores.names().length === 0) throw new DaprHttpError('ERR_STATE_STORES_NOT_CONFIGURED', 'state store is not configured');
-  notReady('ERR_STATE_STORE_NOT_FOUND', 'state store', name, stores.notReady?.(name));
-  throw new DaprHttpError('ERR_STATE_STORE_NOT_FOUND', `state store ${name} is not found`);
+  return findComponent(stores, name, {
+    label: 'state store',
+    notConfigured: ['ERR_STATE_STORES_NOT_CONFIGURED', 'state store is not configured'],
+    notFound: 'ERR_STATE_STORE_NOT_FOUND',
+    notFoundMessage: (n) => `state store ${n} is not found`,
+    notReady: 'ERR_STATE_STORE_NOT_FOUND',
+  });
 }
 
 export async function getState(store: StateStore, storeName: string, key: string, query: URLSearchParams): Promise<Reply> {
