@@ -3,6 +3,7 @@
  * Entry point: `capa-runtime --config sidecar.yaml`. In a data-plane worker process (concurrency
  * > 1) it runs the worker instead.
  */
+import './v8-flags.js';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseCli, USAGE, UsageError } from './cli.js';
