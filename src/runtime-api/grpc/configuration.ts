@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { ConfigurationItem, ConfigurationQuery, ConfigurationStore, ConfigurationWatch } from '../../components/configuration/store.js';
 import type { RuntimeServices } from '../../runtime/services.js';
-import type * as Grpc from '@grpc/grpc-js';
+import type { BidiCall } from './h2-server.js';
 import { invalid, toGrpcError, wrap } from './errors.js';
 import { findComponent, stringMap } from './stores.js';
 
@@ -89,7 +89,7 @@ export function configurationHandlers(services: RuntimeServices, logger: Logger,
       return {};
     },
 
-    SubscribeConfiguration(call: Grpc.ServerDuplexStream<QueryPB, unknown>): void {
+    SubscribeConfiguration(call: BidiCall): void {
       const watches: ConfigurationWatch[] = [];
       let done = false;
 
@@ -105,7 +105,7 @@ export function configurationHandlers(services: RuntimeServices, logger: Logger,
           return;
         }
         const g = toGrpcError(e);
-        call.emit('error', { code: g.code, details: g.message });
+        call.fail(g.code, g.message);
       };
 
       call.on('data', (req: QueryPB) => {
@@ -131,10 +131,11 @@ export function configurationHandlers(services: RuntimeServices, logger: Logger,
         closeWatches();
         shutdown.removeEventListener('abort', onShutdown);
       };
-      call.on('close', () => shutdown.removeEventListener('abort', onShutdown));
-      call.on('end', () => finish());
+      call.on('end', () => {
+        finish();
+        shutdown.removeEventListener('abort', onShutdown);
+      });
       call.on('cancelled', abandon);
-      call.on('error', abandon);
     },
   };
 }

@@ -12,10 +12,9 @@
  * behaviour for HTTP apps), with the status and the start of the body in the message and the
  * HTTP status in the `http-status` trailer.
  */
-import type * as Grpc from '@grpc/grpc-js';
 import type { RuntimeServices } from '../../runtime/services.js';
 import { Code, GrpcError, invalid, wrap, type CodeValue } from './errors.js';
-import { grpc } from './proto.js';
+import type { CallContext } from './h2-server.js';
 
 interface InvokeServiceRequestPB {
   id: string;
@@ -34,18 +33,18 @@ const TRANSPORT_HEADERS = new Set(['content-type', 'content-length', 'user-agent
 
 const forwardable = (name: string): boolean => !name.startsWith(':') && !name.startsWith('grpc-') && !name.endsWith('-bin') && !TRANSPORT_HEADERS.has(name);
 
-function requestHeaders(md: Grpc.Metadata | undefined): Record<string, string> {
+function requestHeaders(md: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(md?.getMap() ?? {})) if (forwardable(k) && typeof v === 'string') out[k] = v;
+  for (const [k, v] of Object.entries(md)) if (forwardable(k)) out[k] = v;
   return out;
 }
 
-function responseMetadata(headers: Readonly<Record<string, string>>): Grpc.Metadata {
-  const md = new (grpc().Metadata)();
+function responseMetadata(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const md: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) {
     const name = k.toLowerCase();
     // Metadata keys are a stricter alphabet than HTTP header names; values must be printable ASCII.
-    if (forwardable(name) && /^[0-9a-z_.-]+$/.test(name) && /^[\x20-\x7e]*$/.test(v)) md.set(name, v);
+    if (forwardable(name) && /^[0-9a-z_.-]+$/.test(name) && /^[\x20-\x7e]*$/.test(v)) md[name] = v;
   }
   return md;
 }
@@ -84,7 +83,7 @@ export function codeForHttpStatus(status: number): CodeValue {
 
 export function invokeHandlers(services: RuntimeServices) {
   return {
-    async InvokeService(req: InvokeServiceRequestPB, call: Grpc.ServerUnaryCall<unknown, unknown>) {
+    async InvokeService(req: InvokeServiceRequestPB, ctx: CallContext) {
       if (!req.id) throw invalid('id is empty: name the app id to invoke');
       const msg = req.message;
       if (!msg) throw invalid('message is missing');
@@ -99,7 +98,7 @@ export function invokeHandlers(services: RuntimeServices) {
           method,
           verb,
           query,
-          headers: requestHeaders(call.metadata),
+          headers: requestHeaders(ctx.metadata),
           body: msg.data?.value ?? Buffer.alloc(0),
           ...(msg.content_type ? { contentType: msg.content_type } : {}),
         }),
@@ -110,7 +109,7 @@ export function invokeHandlers(services: RuntimeServices) {
           'http-status': String(res.status),
         });
       }
-      call.sendMetadata(responseMetadata(res.headers));
+      ctx.responseMetadata = responseMetadata(res.headers);
       return { data: { type_url: '', value: res.body }, content_type: res.contentType ?? res.headers['content-type'] ?? '' };
     },
   };

@@ -116,7 +116,7 @@ invocation:
     // The transport's own headers are neither forwarded to the app nor taken from it.
     const last = billing.seen.at(-1)!;
     expect(Object.keys(last.headers).filter((h) => h.startsWith('grpc-') || h === 'te')).toEqual([]);
-    expect(headers.get('content-type')).toEqual(['application/grpc+proto']);
+    expect(headers.get('content-type')).toEqual(['application/grpc']);
   });
 
   it('verb NONE (or no http_extension) is POST, Dapr\'s default; GET carries no body', async () => {
