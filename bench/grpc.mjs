@@ -1,8 +1,12 @@
 // gRPC suite (node bench/run.mjs --suite grpc): unary Echo through capa-runtime, two hops
 // (outbound listener → http2 cluster → inbound listener → http2 cluster → server, one process,
-// bench/grpc-proxy.yaml), one hop, and direct. See bench/README.md, "gRPC suite".
+// bench/grpc-proxy.yaml), one hop, and direct. The verdict rows are driven by a lean load side
+// (h2load against bench/lib/grpc-echo.mjs) so they show the proxy's limit; the same three rows
+// with @grpc/grpc-js on both ends are kept as reference rows. See bench/README.md, "gRPC suite".
+import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
-import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import { run, start, stop, freePorts } from './lib/procs.mjs';
 import { treeCpu, cpuDelta, treeMemory } from './lib/cpu.mjs';
@@ -10,37 +14,121 @@ import { median, fmt } from './lib/table.mjs';
 import { startCapaConfig, waitOutput, ROOT, capaMain } from './lib/capa.mjs';
 import { sysinfo, loadNote } from './lib/sysinfo.mjs';
 import { summarizeProfile, profileMarkdown } from './lib/cpuprofile.mjs';
+import { H2LOAD, h2loadUnary } from './lib/grpc-h2load.mjs';
+import { ECHO_PATH, echoFrame } from './lib/grpc-load.mjs';
+import { connectH2Grpc } from './lib/h2grpc.mjs';
 
 const BENCH_DIR = join(ROOT, 'bench');
 export const GRPC_TARGETS = { cps: 5000, p99Ms: 5 };
 
-const PEERS = [
-  { id: 'capa-2hop', label: 'capa-runtime, 2 hops (outbound → inbound)', portVar: 'LISTEN_PORT' },
-  { id: 'capa-1hop', label: 'capa-runtime, 1 hop', portVar: 'ONEHOP_PORT' },
-  { id: 'direct', label: 'direct (no proxy)' },
+/** Where each row sends its calls; `set` 'verdict' rows carry the issue's targets. */
+const ROWS = [
+  { id: 'capa-2hop', set: 'verdict', label: 'capa-runtime, 2 hops (outbound → inbound)', portVar: 'LISTEN_PORT' },
+  { id: 'capa-1hop', set: 'verdict', label: 'capa-runtime, 1 hop', portVar: 'ONEHOP_PORT' },
+  { id: 'direct', set: 'verdict', label: 'direct (no proxy)' },
+  { id: 'grpcjs-2hop', set: 'reference', label: 'grpc-js ↔ grpc-js, capa-runtime 2 hops', portVar: 'LISTEN_PORT' },
+  { id: 'grpcjs-1hop', set: 'reference', label: 'grpc-js ↔ grpc-js, capa-runtime 1 hop', portVar: 'ONEHOP_PORT' },
+  { id: 'grpcjs-direct', set: 'reference', label: 'grpc-js ↔ grpc-js, direct' },
 ];
+const isDirect = (row) => row.portVar === undefined;
+
+/**
+ * The load side of each row set. Verdict rows: h2load (default; `--grpc-client h2` uses the lean
+ * node:http2 client instead) against the lean echo server. Reference rows: @grpc/grpc-js client
+ * and server. `--grpc-client grpcjs` makes the verdict rows grpc-js (the old suite) and drops the
+ * reference rows, which would then repeat them.
+ */
+function loadSides(o) {
+  const client = o.grpcClient === 'h2load' && !existsSync(H2LOAD) ? 'h2' : o.grpcClient;
+  if (client === 'grpcjs') return { verdict: { client: 'grpcjs', server: 'grpcjs' }, reference: null };
+  return { verdict: { client, server: 'lean' }, reference: { client: 'grpcjs', server: 'grpcjs' } };
+}
+
+/** Sessions × streams per session for `streams` concurrent calls (h2load's -c × -m). */
+function split(o) {
+  const sessions = Math.min(o.grpcSessions, o.streams);
+  return { sessions, perSession: Math.ceil(o.streams / sessions) };
+}
 
 function signed(v, d = 3) {
   return v == null ? '—' : `${v >= 0 ? '+' : ''}${fmt(v, d)}`;
 }
 
-async function load(target, ms, o) {
-  const res = await run(
-    process.execPath,
-    [join(BENCH_DIR, 'lib/grpc-load.mjs'), '--target', target, '--concurrency', String(o.streams), '--duration', String(ms), '--size', String(o.grpcSize)],
-    { cpus: o.loadCpu, timeoutMs: ms + 30_000 },
-  );
+async function load(target, ms, side, o) {
+  if (side.client === 'h2load') {
+    const { sessions, perSession } = split(o);
+    return h2loadUnary({ target, path: ECHO_PATH, frame: echoFrame('x'.repeat(o.grpcSize), 1), sessions, streams: perSession, seconds: Math.max(1, Math.round(ms / 1000)), cpus: o.loadCpu });
+  }
+  const args = [join(BENCH_DIR, 'lib/grpc-load.mjs'), '--target', target, '--client', side.client, '--sessions', String(o.grpcSessions)];
+  args.push('--concurrency', String(o.streams), '--duration', String(ms), '--size', String(o.grpcSize));
+  const res = await run(process.execPath, args, { cpus: o.loadCpu, timeoutMs: ms + 30_000 });
   if (res.code !== 0) throw new Error(`grpc client failed (${res.code ?? res.signal}): ${res.stderr.trim().slice(-400)}`);
   return JSON.parse(res.stdout.trim().split('\n').at(-1));
 }
 
-async function measure(peer, server, o, nodeArgs = []) {
+/**
+ * One call through the lean node:http2 client: the reply must echo the request and carry
+ * grpc-status 0 in its trailers (h2load itself sees only the HTTP status). Returns an error text or null.
+ */
+async function checkOneCall(target, o) {
+  const frame = echoFrame('x'.repeat(o.grpcSize), 7);
+  let client = null;
+  try {
+    client = await connectH2Grpc(target, { sessions: 1 });
+    const reply = await client.unary(ECHO_PATH, frame);
+    return reply.equals(frame.subarray(5)) ? null : 'the reply did not echo the request';
+  } catch (e) {
+    return `${e.code ?? ''} ${e.details ?? e.message}`.trim();
+  } finally {
+    client?.close();
+  }
+}
+
+/**
+ * capa-runtime's istio_requests_total, summed per reporter: { total, ok (grpc_response_status "0"),
+ * dc (response_flags DC: the client reset the stream — h2load does that to the calls in flight
+ * when its duration ends) }.
+ */
+async function grpcStats(adminPort) {
+  const text = await new Promise((resolve, reject) => {
+    http
+      .get(`http://127.0.0.1:${adminPort}/stats/prometheus`, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`/stats/prometheus answered ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+  const out = { source: { total: 0, ok: 0, dc: 0 }, destination: { total: 0, ok: 0, dc: 0 } };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('istio_requests_total{')) continue;
+    const reporter = /reporter="(\w+)"/.exec(line)?.[1];
+    const n = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const r = out[reporter];
+    if (!r || !Number.isFinite(n)) continue;
+    r.total += n;
+    if (line.includes('grpc_response_status="0"')) r.ok += n;
+    else if (/response_flags="[^"]*\bDC\b/.test(line)) r.dc += n;
+  }
+  return out;
+}
+
+/** What the proxy counted during the measured run, per reporter (source = the listener the client called). */
+function statsDelta(a, b) {
+  const d = (k) => ({ total: b[k].total - a[k].total, ok: b[k].ok - a[k].ok, dc: b[k].dc - a[k].dc });
+  return { source: d('source'), destination: d('destination') };
+}
+
+async function measure(row, side, servers, o, nodeArgs = []) {
+  const server = servers[side.server];
   let rec = null;
   let readyMs = null;
+  let adminPort = null;
   let port = server.port;
-  if (peer.id !== 'direct') {
+  if (!isDirect(row)) {
     const s = await startCapaConfig({
-      name: peer.id,
+      name: row.id,
       config: 'grpc-proxy.yaml',
       cpus: o.proxyCpu,
       env: { UPSTREAM_PORT: String(server.port) },
@@ -51,29 +139,48 @@ async function measure(peer, server, o, nodeArgs = []) {
     if (!s.rec) return { available: false, reason: s.reason };
     rec = s.rec;
     readyMs = s.readyMs;
-    port = Number(s.env[peer.portVar]);
+    adminPort = s.env.ADMIN_PORT;
+    port = Number(s.env[row.portVar]);
   }
   const target = `127.0.0.1:${port}`;
   const flags = [];
   try {
     const idle = rec ? treeMemory(rec.pid) : null;
+    if (side.client !== 'grpcjs') {
+      const bad = await checkOneCall(target, o);
+      if (bad) return { available: false, reason: `a checked call through ${target} failed: ${bad}` };
+    }
     // Warm-up doubles as the sanity check: calls must go through, without errors.
-    const warm = await load(target, Math.max(1000, o.warmupS * 1000), o);
+    const warm = await load(target, Math.max(1000, o.warmupS * 1000), side, o);
     if (warm.calls === 0) return { available: false, reason: `no call succeeded through ${target}: ${warm.firstError}` };
     if (warm.errors || warm.mismatches) flags.push(`warm-up: ${warm.errors} errors (${warm.firstError}), ${warm.mismatches} mismatched replies`);
+    const stats0 = adminPort ? await grpcStats(adminPort) : null;
     const cpu0 = rec ? treeCpu(rec.pid) : null;
     const srv0 = treeCpu(server.rec.pid);
-    const res = await load(target, o.durationS * 1000, o);
+    const res = await load(target, o.durationS * 1000, side, o);
     const srv1 = treeCpu(server.rec.pid);
     const cpu = rec ? cpuDelta(cpu0, treeCpu(rec.pid)) : null;
     const srvCpu = cpuDelta(srv0, srv1);
     const after = rec ? treeMemory(rec.pid) : null;
+    // Every call the proxy saw must have ended grpc-status 0, and at least as many as the client
+    // counted — except the ones still in flight when the client stopped, which it resets (DC;
+    // at most one per stream).
+    const grpc = stats0 ? statsDelta(stats0, await grpcStats(adminPort)) : null;
+    if (grpc) {
+      for (const [reporter, c] of Object.entries(grpc)) {
+        const bad = c.total - c.ok - c.dc;
+        if (bad > 0) flags.push(`proxy (${reporter}) counted ${bad} of ${c.total} calls ending without grpc-status 0`);
+        if (c.dc > o.streams) flags.push(`proxy (${reporter}) saw ${c.dc} calls reset by the client (more than the ${o.streams} in flight at the end)`);
+      }
+      if (grpc.source.ok < res.calls) flags.push(`the client counted ${res.calls} calls, the proxy only ${grpc.source.ok} with grpc-status 0`);
+    }
     if (res.errors) flags.push(`${res.errors} failed calls ${JSON.stringify(res.errorCodes)}: ${res.firstError}`);
     if (res.mismatches) flags.push(`${res.mismatches} replies did not echo their request`);
     return {
       available: true,
       readyMs,
       load: res,
+      grpc,
       cpu,
       cpuUsPerCall: cpu && res.calls ? (cpu.seconds * 1e6) / res.calls : null,
       serverCpuUsPerCall: res.calls ? (srvCpu.seconds * 1e6) / res.calls : null,
@@ -87,43 +194,65 @@ async function measure(peer, server, o, nodeArgs = []) {
   }
 }
 
-/** One extra two-hop run of capa-runtime under node --cpu-prof; returns the summary. */
-async function profilePass(server, o, dir, log) {
+/** One extra two-hop verdict-row run of capa-runtime under node --cpu-prof; returns the summary. */
+async function profilePass(servers, side, o, dir, log) {
   const profDir = join(dir, 'grpc-cpuprofile');
   mkdirSync(profDir, { recursive: true });
-  log(`profile: capa-runtime (2 hops) under --cpu-prof, ${o.durationS}s`);
-  const res = await measure(PEERS[0], server, o, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  log(`profile: capa-runtime (2 hops, ${side.client} → ${side.server} server) under --cpu-prof, ${o.durationS}s`);
+  const res = await measure(ROWS[0], side, servers, o, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   return { res, profDir };
 }
 
+async function startServer(name, script, o) {
+  const [port] = await freePorts(1);
+  const rec = start(name, process.execPath, [join(BENCH_DIR, 'lib', script), '--port', String(port)], { cpus: o.loadCpu, cwd: ROOT });
+  const up = await waitOutput(rec, 'listening');
+  if (!up.ok) throw new Error(`${name} did not start: ${up.reason}`);
+  return { rec, port };
+}
+
+const CLIENT_TEXT = {
+  h2load: (o) => {
+    const { sessions, perSession } = split(o);
+    return `h2load (nghttp2, C) with ${sessions} h2c connection(s) × ${perSession} streams, the same request every call; one call through bench/lib/h2grpc.mjs checked for echo + grpc-status 0 first, and the proxy's istio_requests_total checked after (every call grpc-status 0)`;
+  },
+  h2: (o) => `bench/lib/h2grpc.mjs (node:http2) with ${Math.min(o.grpcSessions, o.streams)} h2c connection(s), requests encoded once up front, every reply checked to echo its request with grpc-status 0`,
+  grpcjs: () => 'one @grpc/grpc-js channel (retries off), every reply checked to echo its request',
+};
+const SERVER_TEXT = {
+  lean: 'bench/lib/grpc-echo.mjs (raw node:http2: echoes the request frame, grpc-status 0 trailers)',
+  grpcjs: 'bench/lib/grpc-server.mjs (@grpc/grpc-js)',
+};
+
 export async function runGrpcSuite(o, log) {
   const env = sysinfo({ grpcJs: JSON.parse(readFileSync(join(ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')).version, capa: `node ${capaMain()} --config bench/grpc-proxy.yaml` });
-  const pinning =
-    `proxy on core ${o.proxyCpu} (taskset -c ${o.proxyCpu}); gRPC client (taskset -c ${o.loadCpu}) and gRPC server ` +
-    `(taskset -c ${o.loadCpu}) share core ${o.loadCpu}`;
-  const [srvPort] = await freePorts(1);
-  const srvRec = start('grpc-server', process.execPath, [join(BENCH_DIR, 'lib/grpc-server.mjs'), '--port', String(srvPort)], { cpus: o.loadCpu, cwd: ROOT });
-  const up = await waitOutput(srvRec, 'listening');
-  if (!up.ok) throw new Error(`gRPC server did not start: ${up.reason}`);
-  const server = { rec: srvRec, port: srvPort };
-  log(`grpc: server pid ${srvRec.pid} on 127.0.0.1:${srvPort}; ${o.rounds} round(s) × ${o.durationS}s, ${o.streams} streams`);
+  const sides = loadSides(o);
+  if (sides.verdict.client === 'h2load') env.h2load = execText(H2LOAD, ['--version']);
+  const rows = ROWS.filter((r) => sides[r.set] !== null);
+  const sideOf = (row) => sides[row.set];
+  const pinning = `proxy on core ${o.proxyCpu} (taskset -c ${o.proxyCpu}); load generators and gRPC servers share core ${o.loadCpu} (taskset -c ${o.loadCpu})`;
+  const servers = {};
+  for (const which of new Set(rows.map((r) => sideOf(r).server))) {
+    servers[which] = await startServer(which === 'lean' ? 'grpc-echo' : 'grpc-server', which === 'lean' ? 'grpc-echo.mjs' : 'grpc-server.mjs', o);
+  }
+  log(`grpc: servers ${Object.entries(servers).map(([k, v]) => `${k} pid ${v.rec.pid} :${v.port}`).join(', ')}; ${o.rounds} round(s) × ${o.durationS}s, ${o.streams} streams`);
 
   const rounds = [];
   const unavailable = new Map();
   for (let r = 1; r <= o.rounds; r++) {
     const round = { round: r, peers: {} };
     rounds.push(round);
-    for (const peer of PEERS) {
-      if (unavailable.has(peer.id)) {
-        round.peers[peer.id] = { available: false, reason: unavailable.get(peer.id) };
+    for (const row of rows) {
+      if (unavailable.has(row.id)) {
+        round.peers[row.id] = { available: false, reason: unavailable.get(row.id) };
         continue;
       }
-      log(`grpc round ${r}/${o.rounds}: ${peer.label}`);
-      const res = await measure(peer, server, o);
-      round.peers[peer.id] = res;
+      log(`grpc round ${r}/${o.rounds}: ${row.label} (${sideOf(row).client})`);
+      const res = await measure(row, sideOf(row), servers, o);
+      round.peers[row.id] = res;
       if (!res.available) {
         log(`  not available (${res.reason})`);
-        if (r === 1) unavailable.set(peer.id, res.reason);
+        if (r === 1) unavailable.set(row.id, res.reason);
       } else {
         log(
           `  ${Math.round(res.load.cps)} calls/s, p50 ${res.load.p50.toFixed(3)} ms, p99 ${res.load.p99.toFixed(3)} ms, ` +
@@ -135,10 +264,10 @@ export async function runGrpcSuite(o, log) {
   }
   let profile = null;
   if (o.profile) {
-    const { res, profDir } = await profilePass(server, o, o.resultsDir, log);
+    const { res, profDir } = await profilePass(servers, sides.verdict, o, o.resultsDir, log);
     profile = { dir: profDir, run: res };
   }
-  await stop(srvRec);
+  for (const srv of Object.values(servers)) await stop(srv.rec);
   env.loadavgAfter = os.loadavg()[0];
   if (profile) {
     const files = readdirSync(profile.dir).filter((f) => f.endsWith('.cpuprofile')).sort();
@@ -148,18 +277,23 @@ export async function runGrpcSuite(o, log) {
     }
   }
 
-  // Summary: medians over rounds; "added" is paired per round against direct.
+  // Summary: medians over rounds; "added" is paired per round against the direct row of the same set.
+  const directOf = (row) => rows.find((x) => x.set === row.set && isDirect(x)).id;
   const summary = {};
-  for (const peer of PEERS) {
-    const ok = rounds.map((r) => r.peers[peer.id]).filter((x) => x?.available);
+  for (const row of rows) {
+    const ok = rounds.map((r) => r.peers[row.id]).filter((x) => x?.available);
     if (!ok.length) {
-      summary[peer.id] = { label: peer.label, available: false, reason: rounds[0].peers[peer.id]?.reason ?? 'not run' };
+      summary[row.id] = { label: row.label, set: row.set, available: false, reason: rounds[0].peers[row.id]?.reason ?? 'not run' };
       continue;
     }
     const m = (f) => median(ok.map(f));
-    const added = (k) => median(rounds.filter((r) => r.peers[peer.id]?.available && r.peers.direct?.available).map((r) => r.peers[peer.id].load[k] - r.peers.direct.load[k]));
-    summary[peer.id] = {
-      label: peer.label,
+    const d = directOf(row);
+    const added = (k) => median(rounds.filter((r) => r.peers[row.id]?.available && r.peers[d]?.available).map((r) => r.peers[row.id].load[k] - r.peers[d].load[k]));
+    summary[row.id] = {
+      label: row.label,
+      set: row.set,
+      client: sideOf(row).client,
+      server: sideOf(row).server,
       available: true,
       rounds: ok.length,
       cps: m((x) => x.load.cps),
@@ -174,54 +308,71 @@ export async function runGrpcSuite(o, log) {
       peakRssMb: m((x) => x.memory?.peakMb),
       idleRssMb: m((x) => x.memory?.idleMb),
       readyMs: m((x) => x.readyMs),
+      grpcOk: ok.every((x) => x.grpc == null) ? null : ok.reduce((a, x) => a + (x.grpc?.source.ok ?? 0), 0),
+      grpcTotal: ok.every((x) => x.grpc == null) ? null : ok.reduce((a, x) => a + (x.grpc?.source.total ?? 0), 0),
       errors: ok.reduce((a, x) => a + x.load.errors + x.load.mismatches, 0),
       flags: [...new Set(ok.flatMap((x) => x.flags))],
     };
   }
 
-  const main = ['| peer | calls/s | p50 ms | p99 ms | added p50 | added p99 | µs proxy CPU/call | peak RSS MB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
-  const detail = [
-    '| peer | pinning (proxy) | start→ready ms | idle RSS MB | p99.9 ms | server µs CPU/call | client µs CPU/call | errors |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ];
-  for (const peer of PEERS) {
-    const s = summary[peer.id];
-    if (!s.available) {
-      main.push(`| ${peer.label}: not available (${s.reason.replace(/\|/g, '\\|').replace(/\n/g, ' ')}) |  |  |  |  |  |  |  |`);
-      continue;
+  const head = ['| peer | calls/s | p50 ms | p99 ms | added p50 | added p99 | µs proxy CPU/call | peak RSS MB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const table = (set) => {
+    const out = [...head];
+    for (const row of rows.filter((r) => r.set === set)) {
+      const s = summary[row.id];
+      if (!s.available) {
+        out.push(`| ${row.label}: not available (${s.reason.replace(/\|/g, '\\|').replace(/\n/g, ' ')}) |  |  |  |  |  |  |  |`);
+        continue;
+      }
+      const d = isDirect(row);
+      out.push(
+        `| ${s.label} | ${fmt(s.cps, 0)}${s.errors || s.flags.length ? ' ⚠' : ''} | ${fmt(s.p50, 3)} | ${fmt(s.p99, 3)} | ${d ? '—' : signed(s.addedP50)} | ${d ? '—' : signed(s.addedP99)} | ${d ? '—' : fmt(s.cpuUsPerCall, 1)} | ${d ? '—' : fmt(s.peakRssMb, 1)} |`,
+      );
     }
-    const d = peer.id === 'direct';
-    main.push(
-      `| ${s.label} | ${fmt(s.cps, 0)}${s.errors ? ' ⚠' : ''} | ${fmt(s.p50, 3)} | ${fmt(s.p99, 3)} | ${d ? '—' : signed(s.addedP50)} | ${d ? '—' : signed(s.addedP99)} | ${d ? '—' : fmt(s.cpuUsPerCall, 1)} | ${d ? '—' : fmt(s.peakRssMb, 1)} |`,
-    );
+    return out;
+  };
+  const detail = [
+    '| peer | load | start→ready ms | idle RSS MB | p99.9 ms | server µs CPU/call | client µs CPU/call | grpc-status 0 / calls (proxy) | errors |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of rows) {
+    const s = summary[row.id];
+    if (!s.available) continue;
+    const d = isDirect(row);
     detail.push(
-      `| ${s.label} | ${d ? '— (client → server)' : `core ${o.proxyCpu}`} | ${d ? '—' : fmt(s.readyMs, 0)} | ${d ? '—' : fmt(s.idleRssMb, 1)} | ${fmt(s.p999, 3)} | ${fmt(s.serverCpuUsPerCall, 1)} | ${fmt(s.clientCpuUsPerCall, 1)} | ${s.errors} |`,
+      `| ${s.label} | ${s.client} → ${s.server} | ${d ? '—' : fmt(s.readyMs, 0)} | ${d ? '—' : fmt(s.idleRssMb, 1)} | ${fmt(s.p999, 3)} | ${fmt(s.serverCpuUsPerCall, 1)} | ${fmt(s.clientCpuUsPerCall, 1)} | ${s.grpcTotal == null ? '—' : `${s.grpcOk.toLocaleString('en-US')} / ${s.grpcTotal.toLocaleString('en-US')}`} | ${s.errors} |`,
     );
   }
   const two = summary['capa-2hop'];
+  const one = summary['capa-1hop'];
+  const direct = summary.direct;
   const verdict = two.available
-    ? `Targets (issue 4, 2 hops, ${o.streams} streams): ≥ ${GRPC_TARGETS.cps.toLocaleString('en-US')} calls/s — ${fmt(two.cps, 0)}, ` +
+    ? `Targets (issue 4, 2 hops, ${o.streams} streams, ${sides.verdict.client} load): ≥ ${GRPC_TARGETS.cps.toLocaleString('en-US')} calls/s — ${fmt(two.cps, 0)}, ` +
       `${two.cps >= GRPC_TARGETS.cps ? '**met**' : '**not met**'}; p99 ≤ ${GRPC_TARGETS.p99Ms} ms — ${fmt(two.p99, 3)} ms, ${two.p99 <= GRPC_TARGETS.p99Ms ? '**met**' : '**not met**'}` +
       (two.cpuUsPerCall
-        ? `. At ${fmt(two.cpuUsPerCall, 1)} µs CPU/call the proxy could do at most ~${fmt(1e6 / two.cpuUsPerCall, 0)} calls/s on its one core ` +
+        ? `. At ${fmt(two.cpuUsPerCall, 1)} µs CPU/call (${one.available ? `${fmt(one.cpuUsPerCall, 1)} for one hop` : 'one hop n/a'}) the proxy could do at most ~${fmt(1e6 / two.cpuUsPerCall, 0)} calls/s on its one core ` +
           `(the target needs ≤ ${fmt(1e6 / GRPC_TARGETS.cps, 0)} µs/call for both hops together)`
         : '') +
-      (summary.direct.available && summary.direct.cps < GRPC_TARGETS.cps
-        ? `; and direct client → server reaches only ${fmt(summary.direct.cps, 0)} calls/s here (client + server on one core), so this box cannot show the target even with a free proxy`
+      (direct.available && direct.cps < GRPC_TARGETS.cps
+        ? `; and direct client → server reaches only ${fmt(direct.cps, 0)} calls/s here, so this load side cannot show the target even with a free proxy`
         : '')
     : 'Targets: capa-runtime not available';
+  const verdictSide = sides.verdict;
   const out = [
     `## capa-runtime gRPC benchmark — ${env.date}`,
     '',
-    `- kernel \`${env.kernel}\`, nproc ${env.nproc}, CPU ${env.cpuModel}, node ${env.node}, @grpc/grpc-js ${env.grpcJs}`,
+    `- kernel \`${env.kernel}\`, nproc ${env.nproc}, CPU ${env.cpuModel}, node ${env.node}, @grpc/grpc-js ${env.grpcJs}${env.h2load ? `, ${env.h2load}` : ''}`,
     `- pinning: ${pinning}`,
-    `- load: one @grpc/grpc-js channel, ${o.streams} unary calls always in flight (closed loop), ${o.grpcSize}-byte message, ` +
-      `${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; latency = call → callback at that load; medians over ${o.rounds} interleaved round(s)`,
+    `- load: ${o.streams} unary calls always in flight (closed loop), ${o.grpcSize}-byte message, ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
+      `latency = call → reply at that load; medians over ${o.rounds} interleaved round(s)`,
+    `- verdict rows: client ${CLIENT_TEXT[verdictSide.client](o)}; server ${SERVER_TEXT[verdictSide.server]}`,
+    ...(sides.reference ? [`- reference rows (what an app on @grpc/grpc-js sees): client ${CLIENT_TEXT.grpcjs(o)}; server ${SERVER_TEXT.grpcjs}`] : []),
     `- capa-runtime: ${env.capa}; 2 hops = client → listener grpc-outbound (h2c) → cluster inbound-hop (http2) → listener grpc-inbound → cluster grpc-upstream (http2) → server, one process`,
     `- ${loadNote(env)}`,
     '',
-    ...main,
+    ...table('verdict'),
     '',
+    ...(sides.reference ? ['Reference rows, @grpc/grpc-js client and server:', '', ...table('reference'), ''] : []),
     ...detail,
     '',
     verdict,
@@ -234,7 +385,15 @@ export async function runGrpcSuite(o, log) {
     out.push('');
   }
   if (profile?.summary) {
-    out.push(`**Profile** (capa-runtime, 2 hops, \`node --cpu-prof\`; ${profile.file}):`, '', profileMarkdown(profile.summary), '');
+    out.push(`**Profile** (capa-runtime, 2 hops, ${verdictSide.client} load, \`node --cpu-prof\`; ${profile.file}):`, '', profileMarkdown(profile.summary), '');
   }
-  return { markdown: out.join('\n'), json: { suite: 'grpc', environment: env, pinning, options: o, targets: GRPC_TARGETS, rounds, summary, profile } };
+  return { markdown: out.join('\n'), json: { suite: 'grpc', environment: env, pinning, options: o, targets: GRPC_TARGETS, sides, rounds, summary, profile } };
+}
+
+function execText(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+  } catch {
+    return cmd;
+  }
 }

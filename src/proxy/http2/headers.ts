@@ -57,6 +57,12 @@ export function toHeaderObject(h: HeaderMap, out: OutgoingHttpHeaders, skip: (na
 }
 
 /**
+ * Connection tokens of a head synthesised from h2 (h2 has no Connection header): one shared,
+ * frozen empty list, so a stray push throws instead of leaking into every other stream.
+ */
+const NO_TOKENS = Object.freeze([]) as unknown as string[];
+
+/**
  * The RequestHead the Router reads for an h2 stream. An h2 request without content-length whose
  * headers did not end the stream has a body of unknown length: `chunked` for an HTTP/1.1 upstream.
  */
@@ -75,7 +81,7 @@ export function synthRequestHead(method: string, target: string, authority: stri
     upgrade: '',
     expectContinue: false,
     host: authority,
-    connectionTokens: [],
+    connectionTokens: NO_TOKENS,
   };
 }
 
@@ -96,7 +102,7 @@ export function synthResponseHead(status: number, headers: HeaderMap, endStream:
     keepAlive: true,
     noBody,
     untilClose: false,
-    connectionTokens: [],
+    connectionTokens: NO_TOKENS,
   };
 }
 
@@ -104,15 +110,18 @@ export function synthResponseHead(status: number, headers: HeaderMap, endStream:
 export function h2RequestHeaders(method: string, target: string, authority: string, h: HeaderMap, head: RequestHead): OutgoingHttpHeaders {
   const tokens = head.connectionTokens;
   const out: OutgoingHttpHeaders = { ':method': method, ':scheme': 'http', ':authority': authority, ':path': target };
-  toHeaderObject(h, out, (k) => isHopByHop(k) || (tokens.length > 0 && tokens.includes(k)));
+  if (tokens.length === 0) toHeaderObject(h, out, isHopByHop);
+  else toHeaderObject(h, out, (k) => isHopByHop(k) || tokens.includes(k));
   if (head.contentLength >= 0 && !head.chunked) out['content-length'] = String(head.contentLength);
   if (h.get('te') === 'trailers') out.te = 'trailers';
   return out;
 }
 
+const notResponseHeader = (k: string): boolean => isHopByHop(k) || k === 'server';
+
 /** Response headers for an h2 downstream: hop-by-hop and framing fields dropped. */
 export function h2ResponseHeaders(status: number, h: HeaderMap): OutgoingHttpHeaders {
-  return toHeaderObject(h, { ':status': status }, (k) => isHopByHop(k) || k === 'server');
+  return toHeaderObject(h, { ':status': status }, notResponseHeader);
 }
 
 export function isTrailerSafe(name: string): boolean {

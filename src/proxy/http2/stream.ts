@@ -15,6 +15,7 @@ import type { ResponseHead } from '../http1/index.js';
 import { addResponseFlag } from '../stream-info.js';
 import type { ListenerRuntime, OriginalDestination } from '../http/listener-runtime.js';
 import { ChainStream, EMPTY, grpcLocalReplyHeaders, httpToGrpc } from '../http/chain-stream.js';
+import type { Router } from '../http/router.js';
 import { httpDate } from '../http/date-cache.js';
 import { h2ResponseHeaders, isTrailerSafe, synthRequestHead, toHeaderObject } from './headers.js';
 
@@ -28,22 +29,57 @@ export interface H2ConnectionInfo {
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
+/** The Http2Stream a server stream belongs to (the shared listeners below find it through this). */
+const kOwner = Symbol('capa.http2Stream');
+type OwnedStream = ServerHttp2Stream & { [kOwner]?: Http2Stream };
+
+// One set of listener functions for every stream (`this` is the node stream): no closures per stream.
+function onData(this: OwnedStream, c: Buffer): void {
+  this[kOwner]?.onRequestData(c);
+}
+function onEnd(this: OwnedStream): void {
+  this[kOwner]?.onRequestEnd();
+}
+function onError(): void {
+  /* 'close' follows */
+}
+function onClose(this: OwnedStream): void {
+  const owner = this[kOwner];
+  this[kOwner] = undefined;
+  owner?.onDownstreamReset();
+}
+function onWantTrailers(this: OwnedStream): void {
+  this[kOwner]?.sendTrailers();
+}
+/** Backpressure on the response: the router paused its upstream until this stream drains. */
+function onDrain(this: OwnedStream): void {
+  this[kOwner]?.resumeUpstream();
+}
+
+/** respond() options: node copies them, so shared objects serve every stream. */
+const END_WITH_HEADERS = { endStream: true } as const;
+const TRAILERS_FOLLOW = { waitForTrailers: true } as const;
+
+/** Names never sent in trailers / response headers to an h2 client. */
+const notTrailer = (k: string): boolean => !isTrailerSafe(k);
+
 export class Http2Stream extends ChainStream {
   private readonly h2: ServerHttp2Stream;
   private responseEnded = false;
   private pausedBy = 0;
   private trailers: OutgoingHttpHeaders | null = null;
+  /** The router whose response is paused until 'drain' (null when not paused). */
+  private pausedRouter: Router | null = null;
 
   constructor(h2: ServerHttp2Stream, headers: HeaderMap, method: string, path: string, authority: string, endStream: boolean, rt: ListenerRuntime, conn: H2ConnectionInfo) {
     super(synthRequestHead(method, path, authority, headers, endStream), headers, rt, rt.config, conn, 'HTTP/2', endStream);
     this.h2 = h2;
-    h2.on('data', (c: Buffer) => this.onRequestData(c));
-    h2.on('end', () => this.onRequestEnd());
-    h2.on('error', () => {
-      /* 'close' follows */
-    });
-    h2.on('close', () => this.onDownstreamReset());
-    h2.on('wantTrailers', () => this.sendTrailers());
+    (h2 as OwnedStream)[kOwner] = this;
+    h2.on('data', onData);
+    h2.on('end', onEnd);
+    h2.on('error', onError);
+    h2.on('close', onClose);
+    h2.on('wantTrailers', onWantTrailers);
   }
 
   protected pauseRequest(): void {
@@ -90,18 +126,25 @@ export class Http2Stream extends ChainStream {
     this.info.bytesSent += chunk.length;
     const s = this.h2;
     if (s.destroyed) return;
-    if (!s.write(chunk) && this.router !== null) {
-      const router = this.router;
+    if (!s.write(chunk) && this.router !== null && this.pausedRouter === null) {
+      const router = (this.pausedRouter = this.router);
       router.pauseResponse();
-      s.once('drain', () => router.resumeResponse());
+      s.once('drain', onDrain);
     }
+  }
+
+  /** @internal The response drained: let the router read from its upstream again. */
+  resumeUpstream(): void {
+    const r = this.pausedRouter;
+    this.pausedRouter = null;
+    r?.resumeResponse();
   }
 
   onUpstreamTrailers(trailers: HeaderMap): void {
     if (this.done) return;
     const g = trailers.get('grpc-status');
     if (g !== undefined) this.info.grpcStatus = Number(g);
-    this.trailers = toHeaderObject(trailers, {}, (k) => !isTrailerSafe(k));
+    this.trailers = toHeaderObject(trailers, {}, notTrailer);
   }
 
   onUpstreamEnd(): void {
@@ -130,7 +173,7 @@ export class Http2Stream extends ChainStream {
     if (s.destroyed || s.closed || s.headersSent) return;
     try {
       // waitForTrailers: the upstream's trailers (grpc-status) are known only at its end.
-      s.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
+      s.respond(out, endStream ? END_WITH_HEADERS : TRAILERS_FOLLOW);
       if (endStream) this.responseEnded = true;
     } catch (e) {
       this.rt.logger.warn({ err: (e as Error).message, requestId: info.requestId }, 'cannot send HTTP/2 response headers');
@@ -147,8 +190,8 @@ export class Http2Stream extends ChainStream {
     else s.end();
   }
 
-  /** 'wantTrailers': the upstream's trailers, or none (an empty DATA frame with END_STREAM). */
-  private sendTrailers(): void {
+  /** @internal 'wantTrailers': the upstream's trailers, or none (an empty DATA frame with END_STREAM). */
+  sendTrailers(): void {
     const s = this.h2;
     if (s.destroyed || s.closed) return;
     try {

@@ -40,58 +40,107 @@ interface SessionEntry {
 
 // === impl H2UpstreamRequest ===
 
+/** The H2UpstreamRequest a client stream belongs to (shared listeners below find it through this). */
+const kRequest = Symbol('capa.h2UpstreamRequest');
+type OwnedStream = ClientHttp2Stream & { [kRequest]?: H2UpstreamRequest };
+
+// One set of listener functions for every stream (`this` is the stream): no closures per request.
+function onStreamResponse(this: OwnedStream, headers: IncomingHttpHeaders, flags: number): void {
+  this[kRequest]?.onResponse(headers, flags);
+}
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[kRequest]?.handler?.onResponseData(chunk);
+}
+function onStreamTrailers(this: OwnedStream, trailers: IncomingHttpHeaders): void {
+  this[kRequest]?.handler?.onResponseTrailers(headerMapFromObject(trailers));
+}
+function onStreamEnd(this: OwnedStream): void {
+  this[kRequest]?.onEnd();
+}
+function onStreamError(): void {
+  /* 'close' follows */
+}
+function onStreamClose(this: OwnedStream): void {
+  this[kRequest]?.onClose();
+}
+
+/** request() options: node copies them, so two shared objects serve every stream. */
+const WITH_BODY = { endStream: false } as const;
+const WITHOUT_BODY = { endStream: true } as const;
+
 export class H2UpstreamRequest {
   private stream: ClientHttp2Stream | null;
-  private handler: H2UpstreamHandler | null;
+  /** Where the response goes; null once it ended, failed or was abandoned. */
+  handler: H2UpstreamHandler | null;
   private headReceived = false;
+  private released = false;
   private readonly entry: SessionEntry | null;
+  private readonly pool: H2HostPool | null;
+  private readonly method: string;
 
-  /** `stream` null: the request failed before it started; `failure` reaches the handler on a microtask. */
-  constructor(stream: ClientHttp2Stream | null, entry: SessionEntry | null, handler: H2UpstreamHandler, method: string, onRelease: () => void, failure?: CapaError) {
+  /**
+   * `stream` null: the request failed before it started; `failure` reaches the handler on a
+   * microtask. `pool` is told when the stream stops counting against its session.
+   */
+  constructor(stream: ClientHttp2Stream | null, entry: SessionEntry | null, handler: H2UpstreamHandler, method: string, pool: H2HostPool | null, failure?: CapaError) {
     this.stream = stream;
     this.handler = handler;
     this.entry = entry;
+    this.pool = pool;
+    this.method = method;
     if (stream === null) {
       queueMicrotask(() => this.fail(failure ?? new CapaError('CAPA_ERR_UPSTREAM_RESET', 'upstream HTTP/2 stream could not be opened')));
       return;
     }
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      onRelease();
-    };
-    stream.on('response', (headers: IncomingHttpHeaders, flags: number) => {
-      const h = this.handler;
-      if (h === null) return;
-      this.headReceived = true;
-      const status = Number(headers[':status'] ?? 0);
-      h.onResponseHead(synthResponseHead(status, headerMapFromObject(headers), (flags & NGHTTP2_FLAG_END_STREAM) !== 0, method));
-    });
-    stream.on('data', (c: Buffer) => this.handler?.onResponseData(c));
-    stream.on('trailers', (t: IncomingHttpHeaders) => this.handler?.onResponseTrailers(headerMapFromObject(t)));
-    stream.on('end', () => {
-      const h = this.handler;
-      this.handler = null;
-      // The response is complete; a request body still being sent is not wanted any more.
-      if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_CANCEL);
-      release();
-      h?.onResponseEnd();
-    });
-    stream.on('error', () => {
-      /* 'close' follows */
-    });
-    stream.on('close', () => {
-      release();
-      if (this.handler === null) return;
-      const e = this.entry!;
-      if (!e.connected) {
-        this.fail(new CapaError('CAPA_ERR_UPSTREAM_CONNECT', `upstream connect error: ${e.failure || 'HTTP/2 session closed before it connected'}`));
-        return;
-      }
-      const code = stream.rstCode ?? 0;
-      this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `upstream reset the HTTP/2 stream (code ${code})${this.headReceived ? ' in the middle of the response' : ' before the response head'}`));
-    });
+    (stream as OwnedStream)[kRequest] = this;
+    stream.on('response', onStreamResponse);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+  }
+
+  /** The stream stops counting against its session (once). */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.pool !== null && this.entry !== null) this.pool.released(this.entry);
+  }
+
+  /** @internal 'response' on the stream. */
+  onResponse(headers: IncomingHttpHeaders, flags: number): void {
+    const h = this.handler;
+    if (h === null) return;
+    this.headReceived = true;
+    const status = Number(headers[':status'] ?? 0);
+    h.onResponseHead(synthResponseHead(status, headerMapFromObject(headers), (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.method));
+  }
+
+  /** @internal 'end' on the stream: the response is complete. */
+  onEnd(): void {
+    const h = this.handler;
+    this.handler = null;
+    const stream = this.stream!;
+    // The response is complete; a request body still being sent is not wanted any more.
+    if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_CANCEL);
+    this.release();
+    h?.onResponseEnd();
+  }
+
+  /** @internal 'close' on the stream. */
+  onClose(): void {
+    this.release();
+    const stream = this.stream!;
+    (stream as OwnedStream)[kRequest] = undefined;
+    if (this.handler === null) return;
+    const e = this.entry!;
+    if (!e.connected) {
+      this.fail(new CapaError('CAPA_ERR_UPSTREAM_CONNECT', `upstream connect error: ${e.failure || 'HTTP/2 session closed before it connected'}`));
+      return;
+    }
+    const code = stream.rstCode ?? 0;
+    this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `upstream reset the HTTP/2 stream (code ${code})${this.headReceived ? ' in the middle of the response' : ' before the response head'}`));
   }
 
   /** True when the session this request rides on had carried other requests (stale-connection replay). */
@@ -164,21 +213,21 @@ export class H2HostPool {
       const err = this.closed
         ? new CapaError('CAPA_ERR_UPSTREAM_CONNECT', 'cluster was removed')
         : new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `cluster connection limit (maxConnections ${res.limits.maxConnections}) reached`);
-      return new H2UpstreamRequest(null, null, handler, method, noop, err);
+      return new H2UpstreamRequest(null, null, handler, method, null, err);
     }
     let stream: ClientHttp2Stream;
     try {
-      stream = e.session.request(headers, { endStream });
+      stream = e.session.request(headers, endStream ? WITHOUT_BODY : WITH_BODY);
     } catch (err) {
       e.usable = false;
-      return new H2UpstreamRequest(null, e, handler, method, noop, new CapaError('CAPA_ERR_UPSTREAM_RESET', `cannot open an HTTP/2 stream: ${(err as Error).message}`));
+      return new H2UpstreamRequest(null, e, handler, method, null, new CapaError('CAPA_ERR_UPSTREAM_RESET', `cannot open an HTTP/2 stream: ${(err as Error).message}`));
     }
     e.active++;
     e.requests++;
     if (e.active === 1) e.session.ref();
     const max = this.opts.settings.maxRequestsPerConnection;
     if (max > 0 && e.requests >= max) this.retire(e);
-    return new H2UpstreamRequest(stream, e, handler, method, () => this.released(e));
+    return new H2UpstreamRequest(stream, e, handler, method, this);
   }
 
   private pick(): SessionEntry | null {
@@ -239,7 +288,8 @@ export class H2HostPool {
     return e;
   }
 
-  private released(e: SessionEntry): void {
+  /** @internal A stream on `e` is done (H2UpstreamRequest.release). */
+  released(e: SessionEntry): void {
     e.active--;
     if (e.active > 0) return;
     if (!e.usable || this.closed) this.retire(e);
@@ -257,8 +307,4 @@ export class H2HostPool {
     this.closed = true;
     for (const e of this.sessions.slice()) this.retire(e);
   }
-}
-
-function noop(): void {
-  /* nothing to release */
 }
