@@ -78,6 +78,13 @@ export class H2Stream {
   onEnd: (() => void) | null = null;
   /** The peer reset the stream or the connection went away before we finished. */
   onAbort: ((why: StreamAbort, code: number) => void) | null = null;
+  /** Request trailers (flat, like `headers`), just before onEnd. */
+  onTrailers: ((trailers: string[]) => void) | null = null;
+  /**
+   * A write() returned false, and now the stream's queue is empty and the socket takes bytes
+   * again: write more.
+   */
+  onDrain: (() => void) | null = null;
 
   /** @internal */ remoteEnded = false;
   /** @internal */ localEnded = false;
@@ -87,6 +94,17 @@ export class H2Stream {
   /** @internal DATA waiting for window, then the trailers block or an END_STREAM marker. */
   pending: Buffer[] | null = null;
   /** @internal */ pendingEnd: Buffer | null | undefined = undefined;
+  /** @internal Bytes in `pending`. */
+  pendingBytes = 0;
+  /** @internal A write() returned false; onDrain is owed. */
+  needDrain = false;
+  /** @internal pause() is in effect: DATA is held in `inbox`, its window not given back. */
+  paused = false;
+  /** @internal DATA received while paused, in order. */
+  inbox: Buffer[] | null = null;
+  /** @internal The end of the request (and its trailers) waits behind `inbox`. */
+  endHeld = false;
+  /** @internal */ heldTrailers: string[] | null = null;
   closed = false;
 
   constructor(
@@ -113,10 +131,34 @@ export class H2Stream {
     this.conn.sendHeaders(this, block, endStream);
   }
 
-  /** Sends body bytes (respects flow control; queued when the peer's window is shut). */
-  write(data: Buffer): void {
-    if (this.closed || this.localEnded) return;
-    this.conn.sendData(this, data);
+  /**
+   * Sends body bytes (respects flow control; queued when the peer's window is shut). Returns
+   * false when bytes wait for window or the socket is backed up: stop writing until onDrain.
+   */
+  write(data: Buffer): boolean {
+    if (this.closed || this.localEnded) return true;
+    return this.conn.sendData(this, data);
+  }
+
+  /** Body bytes accepted by write() that wait for the peer's window. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Stops delivering request DATA: it is held here and its window is not given back, so the peer
+   * can send at most one stream window more (the connection window is replenished on receipt, so
+   * other streams go on).
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Delivers what was held (onData, then onTrailers/onEnd if they waited) and reopens the window. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.conn.deliverHeld(this);
   }
 
   /** Ends the response: with a trailers block (HPACK) or an empty END_STREAM DATA frame. */
@@ -174,6 +216,9 @@ export class H2ServerConnection {
   /** Streams with DATA waiting for window, in order. */
   private readonly blocked = new Set<H2Stream>();
   private out: Buffer[] = [];
+  private outBytes = 0;
+  /** Streams told to wait (write() returned false) only because the socket was backed up. */
+  private readonly drainWaiters = new Set<H2Stream>();
   private flushScheduled = false;
 
   constructor(
@@ -188,7 +233,23 @@ export class H2ServerConnection {
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
     socket.on('end', () => this.destroy());
-    // Our SETTINGS first (the server preface), and the connection window raised from 65,535.
+    socket.on('drain', () => this.onSocketDrain());
+  }
+
+  /**
+   * Processes bytes read from the socket by someone else first (a protocol sniffer), before the
+   * socket's own: call right after construction, with the socket still paused, then resume it.
+   * Streams they open reach onStream synchronously.
+   */
+  feed(bytes: Buffer): void {
+    if (bytes.length > 0) this.onBytes(bytes);
+  }
+
+  /**
+   * Our SETTINGS (the server preface) and the connection window raised from 65,535 — sent once
+   * the client's preface arrived, so a client that is not HTTP/2 gets a plain answer instead.
+   */
+  private sendPreface(): void {
     const settings = Buffer.alloc(18);
     settings.writeUInt16BE(SETTINGS_MAX_CONCURRENT_STREAMS, 0);
     settings.writeUInt32BE(this.maxStreams, 2);
@@ -234,7 +295,10 @@ export class H2ServerConnection {
 
   private queue(...bufs: Buffer[]): void {
     if (this.ended) return;
-    for (const b of bufs) this.out.push(b);
+    for (const b of bufs) {
+      this.out.push(b);
+      this.outBytes += b.length;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(flushConnection, this);
@@ -247,6 +311,7 @@ export class H2ServerConnection {
     if (this.ended || this.out.length === 0) return;
     const out = this.out;
     this.out = [];
+    this.outBytes = 0;
     this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
   }
 
@@ -281,17 +346,48 @@ export class H2ServerConnection {
     }
   }
 
-  /** @internal */
-  sendData(s: H2Stream, data: Buffer): void {
+  /** @internal Returns false when the caller should wait for onDrain. */
+  sendData(s: H2Stream, data: Buffer): boolean {
     if (s.pending) {
       s.pending.push(data);
-      return;
+      s.pendingBytes += data.length;
+      s.needDrain = true;
+      return false;
     }
     const rest = this.sendAllowed(s, data);
     if (rest) {
       s.pending = [rest];
+      s.pendingBytes = rest.length;
       this.blocked.add(s);
+      s.needDrain = true;
+      return false;
     }
+    if (this.congested()) {
+      s.needDrain = true;
+      this.drainWaiters.add(s);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The socket holds more than its high-water mark, counting what this tick queued: a writer
+   * that goes on would only grow memory.
+   */
+  private congested(): boolean {
+    return this.socket.writableNeedDrain || this.outBytes + this.socket.writableLength > this.socket.writableHighWaterMark;
+  }
+
+  private onSocketDrain(): void {
+    if (this.drainWaiters.size === 0) return;
+    const ready: H2Stream[] = [];
+    for (const s of this.drainWaiters) {
+      if (s.closed || s.pending) continue;
+      s.needDrain = false;
+      ready.push(s);
+    }
+    this.drainWaiters.clear();
+    for (const s of ready) s.onDrain?.();
   }
 
   /** Sends what the windows allow of `data`; returns what is left (or null). */
@@ -331,6 +427,8 @@ export class H2ServerConnection {
 
   /** After WINDOW_UPDATE: sends what waited, in order, and the ends that waited behind it. */
   private unblock(): void {
+    // onDrain runs after the loop: a writer it wakes may block again and re-enter `blocked`.
+    let drained: H2Stream[] | null = null;
     for (const s of this.blocked) {
       if (s.closed) {
         this.blocked.delete(s);
@@ -338,23 +436,37 @@ export class H2ServerConnection {
       }
       const pending = s.pending!;
       while (pending.length) {
-        const rest = this.sendAllowed(s, pending[0]!);
+        const head = pending[0]!;
+        const rest = this.sendAllowed(s, head);
         if (rest) {
+          s.pendingBytes -= head.length - rest.length;
           pending[0] = rest;
           break;
         }
+        s.pendingBytes -= head.length;
         pending.shift();
       }
       if (pending.length) {
-        if (this.connSendWindow <= 0) return;
+        if (this.connSendWindow <= 0) break;
         continue;
       }
       s.pending = null;
+      s.pendingBytes = 0;
       this.blocked.delete(s);
       if (s.pendingEnd !== undefined) {
         const t = s.pendingEnd;
         s.pendingEnd = undefined;
         this.sendEnd(s, t);
+      } else if (s.needDrain) (drained ??= []).push(s);
+    }
+    if (drained === null) return;
+    const congested = this.congested();
+    for (const s of drained) {
+      if (s.closed) continue;
+      if (congested) this.drainWaiters.add(s);
+      else {
+        s.needDrain = false;
+        s.onDrain?.();
       }
     }
   }
@@ -369,7 +481,7 @@ export class H2ServerConnection {
     else {
       this.streams.delete(s.id);
       s.closed = true;
-      this.blocked.delete(s);
+      this.forget(s);
       this.afterStreamClosed();
     }
   }
@@ -384,7 +496,7 @@ export class H2ServerConnection {
   private finish(s: H2Stream): void {
     s.closed = true;
     this.streams.delete(s.id);
-    this.blocked.delete(s);
+    this.forget(s);
     this.afterStreamClosed();
   }
 
@@ -392,8 +504,16 @@ export class H2ServerConnection {
     if (s.closed) return;
     s.closed = true;
     this.streams.delete(s.id);
-    this.blocked.delete(s);
+    this.forget(s);
     s.onAbort?.(why, code);
+  }
+
+  /** A closed stream's queues go: nothing more is sent or delivered for it. */
+  private forget(s: H2Stream): void {
+    this.blocked.delete(s);
+    this.drainWaiters.delete(s);
+    s.inbox = null;
+    s.heldTrailers = null;
   }
 
   private afterStreamClosed(): void {
@@ -445,6 +565,7 @@ export class H2ServerConnection {
       if (this.buf.length < PREFACE.length) return;
       this.prefaceSeen = true;
       this.buf = this.buf.subarray(PREFACE.length);
+      this.sendPreface();
     }
     let off = 0;
     const buf = this.buf;
@@ -583,14 +704,41 @@ export class H2ServerConnection {
     }
     const data = this.unpad(flags, payload, false);
     if (!data) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'DATA padding longer than the frame');
-    s.recvUnacked += payload.length;
     if (flags & FLAG_END_STREAM) s.remoteEnded = true;
-    else if (s.recvUnacked >= this.streamWindow / 2) {
+    if (s.paused || s.inbox) {
+      // Held: its window is given back only once it is delivered (padding is owed at once).
+      if (data.length) (s.inbox ??= []).push(data);
+      this.credit(s, payload.length - data.length);
+    } else {
+      this.credit(s, payload.length);
+      if (data.length) s.onData?.(data);
+    }
+    if (s.remoteEnded) this.remoteEnd(s);
+  }
+
+  /** Gives `n` bytes of stream window back (batched into WINDOW_UPDATEs of half a window). */
+  private credit(s: H2Stream, n: number): void {
+    s.recvUnacked += n;
+    if (s.remoteEnded || s.closed) return;
+    if (s.recvUnacked >= this.streamWindow / 2) {
       this.queue(this.windowUpdate(s.id, s.recvUnacked));
       s.recvUnacked = 0;
     }
-    if (data.length) s.onData?.(data);
-    if (s.remoteEnded) this.remoteEnd(s);
+  }
+
+  /** @internal resume(): deliver the held DATA in order until the consumer pauses again. */
+  deliverHeld(s: H2Stream): void {
+    while (!s.paused && !s.closed && s.inbox) {
+      const chunk = s.inbox.shift();
+      if (s.inbox.length === 0) s.inbox = null;
+      if (chunk === undefined) break;
+      this.credit(s, chunk.length);
+      s.onData?.(chunk);
+    }
+    if (!s.paused && !s.closed && s.inbox === null && s.endHeld) {
+      s.endHeld = false;
+      this.remoteEnd(s);
+    }
   }
 
   private consumed(n: number): void {
@@ -607,7 +755,17 @@ export class H2ServerConnection {
     this.queue(frameHeader(4, FrameType.RST_STREAM, 0, streamId), p);
   }
 
-  private remoteEnd(s: H2Stream): void {
+  private remoteEnd(s: H2Stream, trailers: string[] | null = null): void {
+    if (s.closed) return;
+    if (s.paused || s.inbox) {
+      // The end (and the trailers) come after the DATA held before them.
+      s.endHeld = true;
+      if (trailers) s.heldTrailers = trailers;
+      return;
+    }
+    const t = trailers ?? s.heldTrailers;
+    s.heldTrailers = null;
+    if (t) s.onTrailers?.(t);
     if (!s.closed) s.onEnd?.();
     if (s.localEnded && !s.closed) this.finish(s);
   }
@@ -645,7 +803,7 @@ export class H2ServerConnection {
       // Trailers: they must end the stream.
       if (existing.remoteEnded || !endStream) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'a second HEADERS without END_STREAM');
       existing.remoteEnded = true;
-      this.remoteEnd(existing);
+      this.remoteEnd(existing, headers);
       return;
     }
     if (streamId % 2 === 0 || streamId <= this.lastStreamId) {

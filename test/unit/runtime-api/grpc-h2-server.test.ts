@@ -6,6 +6,7 @@
  * are in test/integration/runtime-api/grpc-runtime.test.ts and test/compat/layotto-sdk.test.ts.
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, GrpcError } from '../../../src/runtime-api/grpc/errors.js';
@@ -293,5 +294,42 @@ describe('startGrpcH2Server', () => {
     expect(slowCalls).toBeGreaterThan(0);
     expect(slowDone).toBe(before + 1);
     expect((await call(session, 'Echo', msg('still here'))).messages).toEqual([{ echo: 'still here' }]);
+  });
+
+  it('answers an HTTP/1.1 client with a 400 that says the port is HTTP/2', async () => {
+    const reply = await new Promise<string>((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1', () => sock.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n'));
+      let got = '';
+      sock.on('data', (c) => (got += c.toString()));
+      sock.on('close', () => resolve(got));
+    });
+    expect(reply).toMatch(/^HTTP\/1.1 400 /);
+    expect(reply).toMatch(/HTTP\/2/);
+  });
+
+  it('ends a connection that breaks the protocol with GOAWAY naming the error, and keeps serving others', async () => {
+    const frames = await new Promise<Buffer>((resolve) => {
+      const sock = net.connect(server.port, '127.0.0.1', () => {
+        // The preface, an empty SETTINGS, then PUSH_PROMISE, which a client may never send.
+        const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        const push = Buffer.from([0, 0, 4, 5, 4, 0, 0, 0, 1, 0, 0, 0, 2]);
+        sock.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), settings, push]));
+      });
+      const parts: Buffer[] = [];
+      sock.on('data', (c: Buffer) => parts.push(c));
+      sock.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    // Walk the frames the server sent; the last is GOAWAY (type 7) with PROTOCOL_ERROR (1).
+    let off = 0;
+    let goaway: Buffer | undefined;
+    while (off + 9 <= frames.length) {
+      const len = frames.readUIntBE(off, 3);
+      if (frames[off + 3] === 7) goaway = frames.subarray(off + 9, off + 9 + len);
+      off += 9 + len;
+    }
+    expect(goaway).toBeDefined();
+    expect(goaway!.readUInt32BE(4)).toBe(1);
+    expect(goaway!.subarray(8).toString()).toMatch(/PUSH_PROMISE/);
+    expect((await call(session, 'Echo', msg('after'))).messages).toEqual([{ echo: 'after' }]);
   });
 });
