@@ -6,7 +6,7 @@
 // This file is also the suite's child processes (each pinned by the orchestrator):
 //   node bench/runtime.mjs state   --target H:P --store S --op save|get [--client h2load|h2|grpcjs] [--sessions 1] [--callers 32] [--warmup ms] [--duration ms] [--size 64]
 //   node bench/runtime.mjs redis   --prefix P --op save|get [--callers 1] [--warmup ms] [--duration ms] [--size 64]
-//   node bench/runtime.mjs publish --via grpc|http --target H:P --phase X [--rate R | --callers 32] [--warmup ms] [--duration ms]
+//   node bench/runtime.mjs publish --via grpc|http --target H:P --phase X [--rate R | --callers 32] [--conns N] [--warmup ms] [--duration ms]
 //   node bench/runtime.mjs app     --port P [--pubsub natsps] [--topic bench]
 // Load children print "MEASURING" (stderr) when the warm-up ends and one JSON line (stdout) at exit.
 import { dirname, join } from 'node:path';
@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import { leanHttpPoster, leanHttpServer } from './runtime-http1.mjs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -225,13 +226,18 @@ async function redisLoad(v) {
   return res;
 }
 
-/** A publish function over the chosen front end: gRPC PublishEvent or Dapr HTTP POST /v1.0/publish. */
+/**
+ * A publish function over the chosen front end: gRPC PublishEvent or Dapr HTTP POST
+ * /v1.0/publish — over the lean keep-alive client of runtime-http1.mjs, or node:http with an
+ * Agent when `PUBSUB_LOAD=node` (the load side's own cost, compared).
+ */
 async function publisher(via, target, conns) {
   if (via === 'grpc') {
     const client = await runtimeClient(target);
     const publish = (body) => client.unary('PublishEvent', { pubsub_name: PUBSUB, topic: TOPIC, data: body, data_content_type: 'application/json' });
     return { publish, close: () => client.close() };
   }
+  if (process.env.PUBSUB_LOAD !== 'node') return leanHttpPoster(target, `/v1.0/publish/${PUBSUB}/${TOPIC}`, 'application/json', conns, 204);
   const [host, port] = target.split(':');
   const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
   const publish = (body) =>
@@ -254,7 +260,9 @@ async function publisher(via, target, conns) {
 async function publishLoad(v) {
   const rate = Number(v.rate ?? 0);
   const callers = Number(v.callers);
-  const pub = await publisher(v.via, v.target, rate > 0 ? 256 : callers);
+  // Paced: a pool of 64 keep-alive connections (publishes beyond it wait for one, their time
+  // counted); 256 made both ends pay for connections that only mattered once the sidecar fell behind.
+  const pub = await publisher(v.via, v.target, Number(v.conns ?? (rate > 0 ? 64 : callers)));
   const pad = 'x'.repeat(Math.max(0, Number(v.size) - 60));
   const warmupMs = Number(v.warmup);
   const durationMs = Number(v.duration);
@@ -267,7 +275,8 @@ async function publishLoad(v) {
   const acks = [];
   async function one() {
     const t = nowNs();
-    const body = Buffer.from(JSON.stringify({ seq: ++seq, t: String(t), phase, pad }));
+    const json = JSON.stringify({ seq: ++seq, t: String(t), phase, pad });
+    const body = v.via === 'http' && process.env.PUBSUB_LOAD !== 'node' ? json : Buffer.from(json);
     const rec = !phase.endsWith('-warm');
     if (rec) firstPublishNs ??= t;
     try {
@@ -441,7 +450,10 @@ async function natsDirectLoad(v) {
   };
 }
 
-/** The subscribing app: Dapr's /dapr/subscribe, and the route recording receive − publish time per phase. */
+/**
+ * The subscribing app: Dapr's /dapr/subscribe, and the route recording receive − publish time per
+ * phase. Served by the lean HTTP/1.1 server of runtime-http1.mjs, or node:http with `--http node`.
+ */
 function app(v) {
   const phases = new Map();
   const phaseOf = (name) => {
@@ -449,53 +461,65 @@ function app(v) {
     if (!p) phases.set(name, (p = { received: 0, seen: new Set(), latencies: [], firstRecvNs: null, lastRecvNs: null }));
     return p;
   };
+  const subscribe = JSON.stringify([{ pubsubname: v.pubsub, topic: v.topic, route: ROUTE }]);
+  /** One delivery, received (whole) at `recv`. */
+  const record = (body, recv) => {
+    try {
+      const env = JSON.parse(body.toString('utf8'));
+      const d = typeof env.data === 'string' ? JSON.parse(env.data) : env.data;
+      const p = phaseOf(d.phase);
+      p.received++;
+      if (p.seen.has(d.seq)) return; // a redelivery: counted, not timed again
+      p.seen.add(d.seq);
+      p.latencies.push(Number(recv - BigInt(d.t)) / 1e6);
+      p.firstRecvNs ??= recv;
+      p.lastRecvNs = recv;
+    } catch {
+      phaseOf('(unreadable)').received++;
+    }
+  };
+  const report = (name) => {
+    const p = phaseOf(name);
+    const span = p.firstRecvNs == null ? 0 : Number(p.lastRecvNs - p.firstRecvNs) / 1e9;
+    return JSON.stringify({
+      received: p.received,
+      unique: p.seen.size,
+      duplicates: p.received - p.seen.size,
+      firstRecvNs: String(p.firstRecvNs ?? 0n),
+      lastRecvNs: String(p.lastRecvNs ?? 0n),
+      deliverySpanS: span,
+      ...latencySummary(p.latencies),
+    });
+  };
+  const JSON_TYPE = 'application/json';
+  /** { status, type?, body? } for one request (the delivery is recorded after its answer is queued). */
+  const handle = (method, url, body, recv) => {
+    if (method === 'GET' && url === '/dapr/subscribe') return { status: 200, type: JSON_TYPE, body: subscribe };
+    if (method === 'POST' && url === ROUTE) return { status: 200, record: () => record(body, recv) };
+    if (method === 'GET' && url.startsWith('/report?phase=')) return { status: 200, type: JSON_TYPE, body: report(decodeURIComponent(url.slice('/report?phase='.length))) };
+    return { status: 404 };
+  };
+  const listening = () => process.stdout.write('listening\n');
+  if (v.http !== 'node') {
+    const server = leanHttpServer((method, url, body) => {
+      const r = handle(method, url, body, nowNs());
+      if (r.record) process.nextTick(r.record); // after the answer is written, as the node:http app does
+      return r;
+    });
+    server.listen(Number(v.port), '127.0.0.1', listening);
+    return;
+  }
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/dapr/subscribe') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([{ pubsubname: v.pubsub, topic: v.topic, route: ROUTE }]));
-      return;
-    }
-    if (req.method === 'POST' && req.url === ROUTE) {
-      const chunks = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        const recv = nowNs();
-        res.writeHead(200).end();
-        try {
-          const env = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          const d = typeof env.data === 'string' ? JSON.parse(env.data) : env.data;
-          const p = phaseOf(d.phase);
-          p.received++;
-          if (p.seen.has(d.seq)) return; // a redelivery: counted, not timed again
-          p.seen.add(d.seq);
-          p.latencies.push(Number(recv - BigInt(d.t)) / 1e6);
-          p.firstRecvNs ??= recv;
-          p.lastRecvNs = recv;
-        } catch {
-          phaseOf('(unreadable)').received++;
-        }
-      });
-      return;
-    }
-    if (req.method === 'GET' && req.url.startsWith('/report?phase=')) {
-      const p = phaseOf(decodeURIComponent(req.url.slice('/report?phase='.length)));
-      const span = p.firstRecvNs == null ? 0 : Number(p.lastRecvNs - p.firstRecvNs) / 1e9;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          received: p.received,
-          unique: p.seen.size,
-          duplicates: p.received - p.seen.size,
-          firstRecvNs: String(p.firstRecvNs ?? 0n),
-          lastRecvNs: String(p.lastRecvNs ?? 0n),
-          deliverySpanS: span,
-          ...latencySummary(p.latencies),
-        }),
-      );
-      return;
-    }
-    res.writeHead(404).end();
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const r = handle(req.method, req.url, Buffer.concat(chunks), nowNs());
+      res.writeHead(r.status, r.type ? { 'content-type': r.type } : {}).end(r.body);
+      r.record?.();
+    });
   });
   server.keepAliveTimeout = 60_000;
-  server.listen(Number(v.port), '127.0.0.1', () => process.stdout.write('listening\n'));
+  server.listen(Number(v.port), '127.0.0.1', listening);
 }
 
 async function childMain() {
@@ -519,6 +543,8 @@ async function childMain() {
       port: { type: 'string' },
       pubsub: { type: 'string', default: PUBSUB },
       topic: { type: 'string', default: TOPIC },
+      http: { type: 'string', default: 'lean' },
+      conns: { type: 'string' },
     },
   });
   const mode = positionals[0];
@@ -622,8 +648,17 @@ function pidOf(name) {
   }
 }
 
-/** The measurements of one round, in order: [id, group, label, how]. */
+/**
+ * The measurements of one round, in order; `RUNTIME_ONLY` (a comma list of groups — state, redis,
+ * pubsub — or workload ids) keeps only those, for iterating on one part.
+ */
 function workloads(o) {
+  const only = (process.env.RUNTIME_ONLY ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const all = allWorkloads(o);
+  return only.length ? all.filter((w) => only.includes(w.group) || only.includes(w.id)) : all;
+}
+
+function allWorkloads(o) {
   const ms = (s) => String(Math.round(s * 1000));
   const warm = ms(Math.max(1, o.warmupS));
   // 1 caller runs ~1,000 calls/s through the sidecar: 3 s give a steady p50 and keep the suite short.
@@ -659,8 +694,10 @@ function workloads(o) {
     { id: `redis-get-${n}-direct`, group: 'redis', label: `ioredis HMGET direct, ${n} callers`, args: redisDirect('get', n), direct: true },
     { id: `redis-save-${n}`, group: 'redis', label: `SaveState, state.redis, ${n} callers`, args: state('redisstore', 'save', n, '500', lat) },
     { id: `redis-save-${n}-direct`, group: 'redis', label: `ioredis EVALSHA direct, ${n} callers`, args: redisDirect('save', n), direct: true },
-    { id: 'pub-paced', group: 'pubsub', label: `publish → app, paced at ${RUNTIME_TARGETS.pubsubRate.toLocaleString('en-US')} msgs/s`, args: pub('paced', ['--rate', String(RUNTIME_TARGETS.pubsubRate)]), pubsub: true },
+    // Closed loop first: the paced row then measures a sidecar whose JIT has warmed up (as one in
+    // service would be), not the backlog a cold sidecar builds during its first second at 5,000/s.
     { id: 'pub-max', group: 'pubsub', label: `publish → app, ${o.callers} publishers closed loop`, args: pub('max', ['--callers', String(o.callers)]), pubsub: true },
+    { id: 'pub-paced', group: 'pubsub', label: `publish → app, paced at ${RUNTIME_TARGETS.pubsubRate.toLocaleString('en-US')} msgs/s`, args: pub('paced', ['--rate', String(RUNTIME_TARGETS.pubsubRate)]), pubsub: true },
     {
       id: 'pub-direct',
       group: 'pubsub',
@@ -705,7 +742,7 @@ async function runRound({ o, log, run: runCtx, round, only = null, nodeArgs = []
       const phase = `${w.id}-${round}${nodeArgs.length ? '-prof' : ''}`;
       if (w.pubsub && !w.direct) args[args.indexOf('--phase') + 1] = phase;
       const drain = w.pubsub && !w.direct ? (res) => waitDelivered(runCtx.appPort, phase, res.published) : null;
-      const watched = !w.direct ? watch : w.pubsub ? { nats: runCtx.natsPid } : { redis: runCtx.redisPid };
+      const watched = !w.direct ? (w.pubsub ? { ...watch, app: runCtx.appPid } : watch) : w.pubsub ? { nats: runCtx.natsPid } : { redis: runCtx.redisPid };
       try {
         const res = await runChild(args, o, watched, drain);
         results[w.id] = { ok: true, ...res };
@@ -801,6 +838,12 @@ function summarize(o, rounds) {
         sysShare,
         natsUs: m(perOp('nats', n)),
         clientUs: m((x) => x.clientCpuUsPerMsg),
+        appUs: m(perOp('app', n)),
+        // Every process on the path (sidecar, nats-server, publisher, app): what the 2 cores must fit.
+        totalUs: m((x) => {
+          const parts = [perOp('sidecar', n)(x), perOp('nats', n)(x), x.clientCpuUsPerMsg, perOp('app', n)(x)].filter((v) => v != null);
+          return parts.length ? parts.reduce((a, b) => a + b, 0) : null;
+        }),
         errors: ok.reduce((a, x) => a + x.errors, 0),
         lost: ok.reduce((a, x) => a + Math.max(0, x.published - x.delivery.unique), 0),
         duplicates: ok.reduce((a, x) => a + x.delivery.duplicates, 0),
@@ -897,7 +940,8 @@ export async function runRuntimeSuite(opts, log) {
 
   const [appPort] = await procs.freePorts(1);
   runCtx.appPort = appPort;
-  const appRec = procs.start('runtime-app', process.execPath, [SELF, 'app', '--port', String(appPort)], { cpus: o.loadCpu, cwd: ROOT });
+  const appRec = procs.start('runtime-app', process.execPath, [SELF, 'app', '--port', String(appPort), '--http', process.env.PUBSUB_LOAD === 'node' ? 'node' : 'lean'], { cpus: o.loadCpu, cwd: ROOT });
+  runCtx.appPid = appRec.pid;
   const up = await capa.waitOutput(appRec, 'listening');
   if (!up.ok) throw new Error(`the bench app did not start: ${up.reason}`);
   log(`runtime: app pid ${appRec.pid} on 127.0.0.1:${appPort}; ${o.rounds} round(s) × ${o.durationS}s, ${o.callers} callers, state client ${o.grpcClient}, publish via ${o.publishVia}; run id ${runCtx.id}`);
@@ -913,7 +957,10 @@ export async function runRuntimeSuite(opts, log) {
     }
     const summary = summarize(o, rounds);
     const rows = verdicts(summary);
-    const toProfile = o.profile ? Object.keys(PROFILES) : failedProfiles(rows);
+    const selected = new Set(workloads(o).map((w) => w.id));
+    // RUNTIME_NO_PROFILE=1 skips the profile pass of targets not met (for quick iterations).
+    const auto = process.env.RUNTIME_NO_PROFILE ? [] : failedProfiles(rows);
+    const toProfile = (o.profile ? Object.keys(PROFILES) : auto).filter((g) => PROFILES[g].some((id) => selected.has(id)));
     // Shorter runs under the profiler: it is the shares that matter, not the rates.
     const po = { ...o, durationS: Math.min(o.durationS, 4), warmupS: 1 };
     for (const group of toProfile) {
@@ -948,7 +995,7 @@ function report({ o, env, pinning, runCtx, rounds, summary: s, rows, profiles, f
       `${o.callers} callers each awaiting its call before the next (closed loop), ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
       `Redis: 1 and ${o.callers} callers for ${Math.min(o.latencyMs, 3000) / 1000}s each, the sidecar path (same gRPC client) and ioredis sending state.redis's own commands straight to the same Redis, back to back`,
     `- pub/sub: ${o.publishVia === 'grpc' ? 'gRPC PublishEvent' : 'Dapr HTTP POST /v1.0/publish'} (JSON body with the publish time, process.hrtime = CLOCK_MONOTONIC, the same clock in every process); ` +
-      `the app (node:http, GET /dapr/subscribe → one subscription, POST ${ROUTE} → 200) records receive − publish time; ` +
+      `the app (${process.env.PUBSUB_LOAD === 'node' ? 'node:http' : 'lean HTTP/1.1 server, runtime-http1.mjs'}, GET /dapr/subscribe → one subscription, POST ${ROUTE} → 200) records receive − publish time; ` +
       `paced = open loop at ${T.pubsubRate}/s, max = ${o.callers} publishers closed loop; each ${o.durationS}s after a 1s warm-up at the same load; ` +
       `delivered rate = unique deliveries ÷ first-to-last delivery time; medians over ${o.rounds} round(s)`,
     `- ${loadNote(env)}`,
@@ -973,17 +1020,17 @@ function report({ o, env, pinning, runCtx, rounds, summary: s, rows, profiles, f
   }
   out.push(
     '',
-    '| pub/sub workload | published/s | delivered/s | e2e p50 ms | e2e p99 ms | e2e p99.9 ms | publish ack p50 / p99 ms | µs sidecar CPU/msg (kernel %) | µs nats-server CPU/msg | µs publisher CPU/msg | lost / dup / errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| pub/sub workload | published/s | delivered/s | e2e p50 ms | e2e p99 ms | e2e p99.9 ms | publish ack p50 / p99 ms | µs sidecar CPU/msg (kernel %) | µs nats-server CPU/msg | µs publisher CPU/msg | µs app CPU/msg | µs all CPU/msg | lost / dup / errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const w of workloads(o).filter((x) => x.pubsub)) {
     const x = s[w.id];
     if (!x.available) {
-      out.push(`| ${w.label}: not available (${String(x.reason).replace(/\|/g, '\\|')}) | | | | | | | | | | |`);
+      out.push(`| ${w.label}: not available (${String(x.reason).replace(/\|/g, '\\|')}) | | | | | | | | | | | | |`);
       continue;
     }
     out.push(
-      `| ${x.label} | ${fmt(x.publishRate, 0)} | ${fmt(x.deliveredRate, 0)} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${fmt(x.p999, 2)} | ${fmt(x.ackP50, 2)} / ${fmt(x.ackP99, 2)} | ${fmt(x.sidecarUs, 1)}${x.sysShare == null ? '' : ` (${fmt(x.sysShare * 100, 0)} %)`} | ${fmt(x.natsUs, 1)} | ${fmt(x.clientUs, 1)} | ${x.lost} / ${x.duplicates} / ${x.errors}${x.capped ? `, capped ${x.capped}×` : ''}${x.firstError ? ` (${x.firstError})` : ''} |`,
+      `| ${x.label} | ${fmt(x.publishRate, 0)} | ${fmt(x.deliveredRate, 0)} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${fmt(x.p999, 2)} | ${fmt(x.ackP50, 2)} / ${fmt(x.ackP99, 2)} | ${fmt(x.sidecarUs, 1)}${x.sysShare == null ? '' : ` (${fmt(x.sysShare * 100, 0)} %)`} | ${fmt(x.natsUs, 1)} | ${fmt(x.clientUs, 1)} | ${fmt(x.appUs, 1)} | ${fmt(x.totalUs, 0)} | ${x.lost} / ${x.duplicates} / ${x.errors}${x.capped ? `, capped ${x.capped}×` : ''}${x.firstError ? ` (${x.firstError})` : ''} |`,
     );
   }
   out.push('');

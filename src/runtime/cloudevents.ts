@@ -40,16 +40,39 @@ export function isRawPayload(metadata: Readonly<Record<string, string>> | undefi
 }
 
 export function isCloudEventContentType(ct: string | undefined): boolean {
-  return baseType(ct) === CLOUDEVENT_CONTENT_TYPE;
+  return kindOf(ct) === KIND_CLOUDEVENT;
 }
 
 export function isJsonContentType(ct: string | undefined): boolean {
-  const t = baseType(ct);
-  return t === 'application/json' || t === 'text/json' || (t.startsWith('application/') && t.endsWith('+json'));
+  const k = kindOf(ct);
+  return k === KIND_JSON || k === KIND_CLOUDEVENT;
 }
 
 export function isBinaryContentType(ct: string | undefined): boolean {
-  return baseType(ct) === 'application/octet-stream';
+  return kindOf(ct) === KIND_BINARY;
+}
+
+const KIND_TEXT = 0;
+const KIND_JSON = 1;
+const KIND_CLOUDEVENT = 2;
+const KIND_BINARY = 3;
+/** Content types seen → kind: every publish and delivery asks, and an app uses very few types. */
+const kinds = new Map<string, number>();
+const KINDS_CACHED = 256;
+
+function kindOf(ct: string | undefined): number {
+  if (!ct) return KIND_TEXT;
+  let k = kinds.get(ct);
+  if (k !== undefined) return k;
+  const t = baseType(ct);
+  k =
+    t === CLOUDEVENT_CONTENT_TYPE ? KIND_CLOUDEVENT
+    : t === 'application/octet-stream' ? KIND_BINARY
+    : t === 'application/json' || t === 'text/json' || (t.startsWith('application/') && t.endsWith('+json')) ? KIND_JSON
+    : KIND_TEXT;
+  if (kinds.size >= KINDS_CACHED) kinds.clear();
+  kinds.set(ct, k);
+  return k;
 }
 
 /**
@@ -71,17 +94,44 @@ export function envelopeForPublish(input: EnvelopeInput): { data: Buffer; conten
 function newEnvelopeJson(input: EnvelopeInput): string {
   const contentType = input.contentType || DEFAULT_DATA_CONTENT_TYPE;
   const m = input.metadata;
-  const field = (f: (typeof OVERRIDABLE)[number], dflt: string): string => m?.[`cloudevent.${f}`] || dflt;
+  // Metadata usually has no cloudevent.* key at all: one look instead of seven.
+  const o = m !== undefined && hasCloudEventKey(m) ? m : undefined;
+  // The time as a JSON string is the same for a millisecond: reused across the publishes within it.
+  const time = o?.['cloudevent.time'] ? JSON.stringify(o['cloudevent.time']) : nowJson();
   let out =
-    `{"id":${JSON.stringify(field('id', '') || randomUUID())},"source":${JSON.stringify(field('source', input.source))}` +
-    `,"type":${JSON.stringify(field('type', DEFAULT_EVENT_TYPE))},"specversion":"${SPEC_VERSION}","datacontenttype":${JSON.stringify(contentType)}` +
-    `,"time":${JSON.stringify(field('time', '') || new Date().toISOString())},"topic":${JSON.stringify(input.topic)},"pubsubname":${JSON.stringify(input.pubsubName)}`;
-  const subject = field('subject', '');
+    `{"id":${JSON.stringify(o?.['cloudevent.id'] || randomUUID())},"source":${JSON.stringify(o?.['cloudevent.source'] || input.source)}` +
+    `,"type":${JSON.stringify(o?.['cloudevent.type'] || DEFAULT_EVENT_TYPE)},"specversion":"${SPEC_VERSION}","datacontenttype":${JSON.stringify(contentType)}` +
+    `,"time":${time},"topic":${JSON.stringify(input.topic)},"pubsubname":${JSON.stringify(input.pubsubName)}`;
+  const subject = o?.['cloudevent.subject'];
   if (subject) out += `,"subject":${JSON.stringify(subject)}`;
-  for (const [k, v] of Object.entries(trace(input))) out += `,"${k}":${JSON.stringify(v)}`;
-  if (isBinaryContentType(contentType)) return `${out},"data_base64":"${input.data.toString('base64')}"}`;
+  const parent = o?.['cloudevent.traceparent'];
+  if (parent) {
+    const p = JSON.stringify(parent);
+    out += `,"traceid":${p},"traceparent":${p}`;
+    const state = o?.['cloudevent.tracestate'];
+    if (state) out += `,"tracestate":${JSON.stringify(state)}`;
+  }
+  const kind = kindOf(contentType);
+  if (kind === KIND_BINARY) return `${out},"data_base64":"${input.data.toString('base64')}"}`;
   const text = input.data.toString('utf8');
-  return `${out},"data":${isJsonContentType(contentType) && isJsonText(text) ? text : JSON.stringify(text)}}`;
+  return `${out},"data":${(kind === KIND_JSON || kind === KIND_CLOUDEVENT) && isJsonText(text) ? text : JSON.stringify(text)}}`;
+}
+
+function hasCloudEventKey(m: Readonly<Record<string, string>>): boolean {
+  for (const k in m) if (k.startsWith('cloudevent.')) return true;
+  return false;
+}
+
+let timeMs = 0;
+let timeJson = '';
+
+function nowJson(): string {
+  const ms = Date.now();
+  if (ms !== timeMs) {
+    timeMs = ms;
+    timeJson = `"${new Date(ms).toISOString()}"`;
+  }
+  return timeJson;
 }
 
 function fromExisting(input: EnvelopeInput): Envelope {
@@ -139,38 +189,56 @@ export function topicEventOf(msg: StoredMessage): TopicEvent {
       env = undefined;
     }
   }
-  const stored = env !== undefined;
-  env ??= rawEnvelope(msg);
-  const e = env;
-  let data: Buffer | undefined;
-  const event: TopicEvent = {
-    id: str(e.id),
-    source: str(e.source),
-    type: str(e.type),
-    specVersion: str(e.specversion) || SPEC_VERSION,
-    dataContentType: str(e.datacontenttype),
-    // Only the gRPC channel reads it; the HTTP channel sends the envelope.
-    get data(): Buffer {
-      return (data ??= dataBytes(e));
-    },
-    topic: str(e.topic) || msg.topic,
-    pubsubName: str(e.pubsubname) || msg.pubsubName,
-    envelope: e,
-    metadata: msg.metadata ?? {},
-  };
-  if (stored) envelopeJson.set(event, msg.data);
-  return event;
+  if (env !== undefined) return new StoredEvent(env, msg, msg.data);
+  return new StoredEvent(rawEnvelope(msg), msg, undefined);
 }
 
-/** The stored JSON of events whose envelope is exactly what was stored (not a raw wrap). */
-const envelopeJson = new WeakMap<TopicEvent, Buffer>();
+/**
+ * A TopicEvent over a parsed envelope. A class rather than an object literal with a getter:
+ * one is made per delivery, and this keeps them one shape and cheap to make.
+ */
+class StoredEvent implements TopicEvent {
+  readonly id: string;
+  readonly source: string;
+  readonly type: string;
+  readonly specVersion: string;
+  readonly dataContentType: string;
+  readonly topic: string;
+  readonly pubsubName: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  private dataBytes: Buffer | undefined;
+
+  constructor(
+    readonly envelope: Envelope,
+    msg: StoredMessage,
+    /** The stored JSON when the envelope is exactly what was stored (not a raw wrap). */
+    readonly stored: Buffer | undefined,
+  ) {
+    const e = envelope;
+    this.id = str(e.id);
+    this.source = str(e.source);
+    this.type = str(e.type);
+    this.specVersion = str(e.specversion) || SPEC_VERSION;
+    this.dataContentType = str(e.datacontenttype);
+    this.topic = str(e.topic) || msg.topic;
+    this.pubsubName = str(e.pubsubname) || msg.pubsubName;
+    this.metadata = msg.metadata ?? NO_METADATA;
+  }
+
+  /** Only the gRPC channel reads it; the HTTP channel sends the envelope. */
+  get data(): Buffer {
+    return (this.dataBytes ??= dataBytes(this.envelope));
+  }
+}
+
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The envelope as JSON bytes for sending: the stored bytes when the event was parsed from them
  * (the same JSON object, without serialising it again), else its JSON.
  */
 export function envelopeBytes(event: TopicEvent): Buffer {
-  return envelopeJson.get(event) ?? Buffer.from(JSON.stringify(event.envelope));
+  return (event instanceof StoredEvent ? event.stored : undefined) ?? Buffer.from(JSON.stringify(event.envelope));
 }
 
 /** Dapr's FromRawPayload: a fresh id, no source, the bytes in `data_base64`. */

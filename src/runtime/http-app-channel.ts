@@ -10,12 +10,19 @@
  *   RETRY, 404 → DROP (Dapr logs and drops), any other status → RETRY; a connection error or
  *   timeout rejects (the subscriber counts it as RETRY).
  * - `post` sends other callbacks (configuration updates) as JSON.
- * Connections are kept alive; every call has a timeout.
+ * Connections are kept alive; every call has a timeout. The calls go through AppHttpClient
+ * (./app-http-client.ts), a lean HTTP/1.1 client: node:http cost more per delivery than the rest
+ * of the delivery path.
  */
-import http from 'node:http';
 import type { Logger } from 'pino';
 import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
+import { AppHttpClient, type AppHttpReply } from './app-http-client.js';
 import { CLOUDEVENT_CONTENT_TYPE, envelopeBytes } from './cloudevents.js';
+
+const DELIVERY_HEADERS = `Content-Type: ${CLOUDEVENT_CONTENT_TYPE}\r\n`;
+const JSON_HEADERS = 'Content-Type: application/json\r\n';
+/** A field value that can go on the wire as it is: no CR, LF, NUL or other control characters but HTAB. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export interface HttpAppChannelOptions {
   readonly address: string;
@@ -27,19 +34,16 @@ export interface HttpAppChannelOptions {
   readonly listTimeoutMs?: number;
 }
 
-interface HttpReply {
-  readonly status: number;
-  readonly body: string;
-}
-
 export class HttpAppChannel implements AppChannel {
   readonly protocol = 'http' as const;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+  private readonly client: AppHttpClient;
 
-  constructor(private readonly opts: HttpAppChannelOptions) {}
+  constructor(private readonly opts: HttpAppChannelOptions) {
+    this.client = new AppHttpClient({ host: opts.address, port: opts.port, maxSockets: 128 });
+  }
 
   async listSubscriptions(): Promise<AppSubscription[]> {
-    const r = await this.call('GET', '/dapr/subscribe', undefined, {}, this.opts.listTimeoutMs ?? 5000);
+    const r = await this.call('GET', '/dapr/subscribe', '', undefined, this.opts.listTimeoutMs ?? 5000);
     if (r.status === 404) return [];
     if (r.status !== 200) throw new Error(`GET /dapr/subscribe answered ${r.status}: ${r.body.slice(0, 200)}`);
     let list: unknown;
@@ -53,25 +57,26 @@ export class HttpAppChannel implements AppChannel {
   }
 
   async deliver(sub: AppSubscription, event: TopicEvent): Promise<AppDeliveryResult> {
-    const headers: Record<string, string> = { 'content-type': CLOUDEVENT_CONTENT_TYPE };
+    let headers = DELIVERY_HEADERS;
     const env = event.envelope;
-    if (typeof env.traceparent === 'string' && env.traceparent) headers.traceparent = env.traceparent;
-    if (typeof env.tracestate === 'string' && env.tracestate) headers.tracestate = env.tracestate;
-    const r = await this.call('POST', sub.route, envelopeBytes(event), headers, this.opts.timeoutMs ?? 60_000);
+    // A trace value that could not go on the wire as a field value is left out rather than failing the delivery.
+    if (typeof env.traceparent === 'string' && env.traceparent && FIELD_VALUE.test(env.traceparent)) headers += `traceparent: ${env.traceparent}\r\n`;
+    if (typeof env.tracestate === 'string' && env.tracestate && FIELD_VALUE.test(env.tracestate)) headers += `tracestate: ${env.tracestate}\r\n`;
+    const r = await this.call('POST', sub.route, headers, envelopeBytes(event), this.opts.timeoutMs ?? 60_000);
     return this.resultOf(sub, event, r);
   }
 
   /** POST a JSON body to the app; resolves with the status (rejects when the app is unreachable). */
   async post(path: string, body: unknown): Promise<number> {
-    const r = await this.call('POST', path, JSON.stringify(body), { 'content-type': 'application/json' }, this.opts.timeoutMs ?? 60_000);
+    const r = await this.call('POST', path, JSON_HEADERS, Buffer.from(JSON.stringify(body)), this.opts.timeoutMs ?? 60_000);
     return r.status;
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    this.client.close();
   }
 
-  private resultOf(sub: AppSubscription, event: TopicEvent, r: HttpReply): AppDeliveryResult {
+  private resultOf(sub: AppSubscription, event: TopicEvent, r: AppHttpReply): AppDeliveryResult {
     const at = { pubsub: sub.pubsubName, topic: sub.topic, route: sub.route, id: event.id, status: r.status };
     if (r.status === 404) {
       this.opts.logger.warn(at, 'the app answered 404 to a pub/sub event: non-retriable, dropped');
@@ -126,20 +131,13 @@ export class HttpAppChannel implements AppChannel {
     return route.startsWith('/') ? route : `/${route}`;
   }
 
-  private call(method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: this.opts.address, port: this.opts.port, method, path, agent: this.agent, timeout: timeoutMs, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`the app did not answer ${method} ${path} within ${timeoutMs} ms`)));
-      req.on('error', (e) => reject(new Error(`app ${this.opts.address}:${this.opts.port} ${method} ${path}: ${e.message}`)));
-      req.end(body);
-    });
+  private async call(method: string, path: string, headerLines: string, body: Buffer | undefined, timeoutMs: number): Promise<AppHttpReply> {
+    try {
+      return await this.client.request(method, path, headerLines, body, timeoutMs);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      const why = err.code === 'CAPA_ERR_UPSTREAM_TIMEOUT' ? `the app did not answer ${method} ${path} within ${timeoutMs} ms` : err.message;
+      throw new Error(`app ${this.opts.address}:${this.opts.port} ${method} ${path}: ${why}`, { cause: e });
+    }
   }
 }
