@@ -16,6 +16,12 @@
  * push, no priorities (PRIORITY frames are accepted and ignored, as RFC 9113 allows). A
  * protocol error ends the connection with GOAWAY and the error code; a stream error resets the
  * stream only.
+ *
+ * Backpressure, for a proxy: write() returns false while bytes wait for the peer's window, the
+ * socket is backed up or the tick queued OUT_LIMIT bytes, and onDrain says when to go on;
+ * pause() holds a stream's DATA and withholds its WINDOW_UPDATE until resume() delivers it (the
+ * stream window is given back as data is delivered, the connection window as it arrives, so
+ * one paused stream never stalls the others). feed() takes bytes a protocol sniffer already read.
  */
 import type { Socket } from 'node:net';
 import { HpackDecoder, HpackError, encodeHeaders } from './hpack.js';
@@ -55,6 +61,8 @@ const MAX_WINDOW = 2 ** 31 - 1;
 const MAX_FRAME_IN = 16_384;
 /** A header block (with its CONTINUATIONs) beyond this ends the connection. */
 const MAX_HEADER_BLOCK = 256 * 1024;
+/** Bytes queued in one tick past which write() asks the writer to wait for the flush. */
+const OUT_LIMIT = 256 * 1024;
 
 export interface H2ServerSettings {
   /** Streams one client may have open at once (default 1024). */
@@ -216,6 +224,7 @@ export class H2ServerConnection {
   /** Streams with DATA waiting for window, in order. */
   private readonly blocked = new Set<H2Stream>();
   private out: Buffer[] = [];
+  /** Bytes in `out`. */
   private outBytes = 0;
   /** Streams told to wait (write() returned false) only because the socket was backed up. */
   private readonly drainWaiters = new Set<H2Stream>();
@@ -313,6 +322,9 @@ export class H2ServerConnection {
     this.out = [];
     this.outBytes = 0;
     this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    // Writers stopped by the tick's volume go on once the kernel took it; a backed-up socket
+    // wakes them with 'drain' instead (a write taken at once never emits one).
+    if (this.drainWaiters.size > 0 && !this.socket.writableNeedDrain) this.onSocketDrain();
   }
 
   private windowUpdate(streamId: number, increment: number): Buffer {
@@ -371,11 +383,12 @@ export class H2ServerConnection {
   }
 
   /**
-   * The socket holds more than its high-water mark, counting what this tick queued: a writer
-   * that goes on would only grow memory.
+   * The socket refused more (its last write returned false; 'drain' follows), or this tick
+   * already queued OUT_LIMIT bytes (the flush hands them over, then the waiters go on): a writer
+   * that goes on would only grow memory, whatever the peer's windows allow.
    */
   private congested(): boolean {
-    return this.socket.writableNeedDrain || this.outBytes + this.socket.writableLength > this.socket.writableHighWaterMark;
+    return this.socket.writableNeedDrain || this.outBytes >= OUT_LIMIT;
   }
 
   private onSocketDrain(): void {
@@ -814,12 +827,58 @@ export class H2ServerConnection {
     this.lastStreamId = streamId;
     if (this.goingAway) return this.rstUnknown(streamId, ErrorCode.REFUSED_STREAM);
     if (this.streams.size >= this.maxStreams) return this.rstUnknown(streamId, ErrorCode.REFUSED_STREAM);
+    const malformed = malformedRequest(headers);
+    if (malformed !== null) {
+      this.opts.onError?.(`stream ${streamId}: malformed request: ${malformed}`);
+      return this.rstUnknown(streamId, ErrorCode.PROTOCOL_ERROR);
+    }
     const s = new H2Stream(streamId, this, headers, this.peerInitialWindow);
     this.streams.set(streamId, s);
     if (endStream) s.remoteEnded = true;
     this.opts.onStream(s);
     if (endStream && !s.closed) this.remoteEnd(s);
   }
+}
+
+/** Fields RFC 9113 §8.2.2 forbids in HTTP/2 (connection-specific). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path', ':protocol']);
+
+/**
+ * Why a request head is malformed (RFC 9113 §8.2, §8.3.1), or null. Malformed requests are
+ * refused with a stream error before any handler sees them — what node:http2 did for us, and
+ * what keeps a smuggled Transfer-Encoding or an uppercase twin of a header from reaching an
+ * HTTP/1.1 upstream.
+ */
+export function malformedRequest(h: readonly string[]): string | null {
+  let regular = false;
+  let method: string | undefined;
+  let path: string | undefined;
+  let scheme: string | undefined;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!;
+    const value = h[i + 1]!;
+    if (name.length === 0) return 'empty header name';
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (regular) return `pseudo-header ${name} after regular headers`;
+      if (!REQUEST_PSEUDO.has(name)) return `unknown pseudo-header ${name}`;
+      if ((name === ':method' && method !== undefined) || (name === ':path' && path !== undefined) || (name === ':scheme' && scheme !== undefined)) return `repeated ${name}`;
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':scheme') scheme = value;
+      continue;
+    }
+    regular = true;
+    if (name !== name.toLowerCase()) return `header name ${JSON.stringify(name)} is not lowercase`;
+    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
+    if (name === 'te' && value.toLowerCase() !== 'trailers') return 'te other than "trailers"';
+    if (/[\r\n\0]/.test(value)) return `header ${name} holds CR, LF or NUL`;
+  }
+  if (method === undefined) return 'no :method';
+  if (method === 'CONNECT') return null;
+  if (path === undefined || path === '') return 'no :path';
+  if (scheme === undefined) return 'no :scheme';
+  return null;
 }
 
 function flushConnection(c: H2ServerConnection): void {

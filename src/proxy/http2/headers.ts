@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
 import { NOT_FORWARDED } from '../http/hop-by-hop.js';
+import { encodeHeaders } from '../../h2/hpack.js';
 
 /** HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2); the proxy also writes framing itself. */
 function isHopByHop(name: string): boolean {
@@ -126,4 +127,36 @@ export function h2ResponseHeaders(status: number, h: HeaderMap): OutgoingHttpHea
 
 export function isTrailerSafe(name: string): boolean {
   return !isHopByHop(name) && name.charCodeAt(0) !== 58;
+}
+
+/** Name/value pairs of `h` for an HPACK block, minus `skip`; names lower-cased as HTTP/2 requires. */
+function pushPairs(out: [string, string][], h: HeaderMap, skip: (name: string) => boolean): void {
+  const kv = h.kv;
+  for (let i = 0; i < kv.length; i += 2) {
+    let k = kv[i]!;
+    if (skip(k)) continue;
+    // Filters may add mixed-case names; HTTP/2 field names are lower-case (RFC 9113 §8.2.1).
+    if (k !== k.toLowerCase()) k = k.toLowerCase();
+    out.push([k, kv[i + 1]!]);
+  }
+}
+
+/**
+ * A response head as an HPACK block for an H2Stream (src/h2): `:status` first, hop-by-hop and
+ * framing fields dropped, `date` added when absent, `server` set, `content-length` when known.
+ */
+export function h2ResponseBlock(status: number, h: HeaderMap, date: string, server: string, contentLength: number): Buffer {
+  const out: [string, string][] = [[':status', String(status)]];
+  pushPairs(out, h, notResponseHeader);
+  if (!h.has('date')) out.push(['date', date]);
+  out.push(['server', server]);
+  if (contentLength >= 0) out.push(['content-length', String(contentLength)]);
+  return encodeHeaders(out);
+}
+
+/** Trailers as an HPACK block (pseudo-headers and hop-by-hop fields dropped). */
+export function h2TrailersBlock(trailers: HeaderMap): Buffer {
+  const out: [string, string][] = [];
+  pushPairs(out, trailers, (k) => !isTrailerSafe(k));
+  return encodeHeaders(out);
 }

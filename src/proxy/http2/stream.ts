@@ -7,9 +7,9 @@
  * The chain handling is ChainStream's (shared with the HTTP/1.1 ProxyStream); this class owns the
  * h2 wire: respond / trailers / RST_STREAM and per-stream flow control.
  */
-import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { LocalReplyOptions } from '../../filters/types.js';
+import { ErrorCode, type H2Stream } from '../../h2/server-connection.js';
 import { HeaderMap } from '../headers.js';
 import type { ResponseHead } from '../http1/index.js';
 import { addResponseFlag } from '../stream-info.js';
@@ -17,7 +17,7 @@ import type { ListenerRuntime, OriginalDestination } from '../http/listener-runt
 import { ChainStream, EMPTY, grpcLocalReplyHeaders, httpToGrpc } from '../http/chain-stream.js';
 import type { Router } from '../http/router.js';
 import { httpDate } from '../http/date-cache.js';
-import { h2ResponseHeaders, isTrailerSafe, synthRequestHead, toHeaderObject } from './headers.js';
+import { h2ResponseBlock, h2TrailersBlock, synthRequestHead } from './headers.js';
 
 /** The downstream connection as an h2 stream sees it: plain data. */
 export interface H2ConnectionInfo {
@@ -27,59 +27,22 @@ export interface H2ConnectionInfo {
   readonly originalDst: OriginalDestination | null;
 }
 
-const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
-
-/** The Http2Stream a server stream belongs to (the shared listeners below find it through this). */
-const kOwner = Symbol('capa.http2Stream');
-type OwnedStream = ServerHttp2Stream & { [kOwner]?: Http2Stream };
-
-// One set of listener functions for every stream (`this` is the node stream): no closures per stream.
-function onData(this: OwnedStream, c: Buffer): void {
-  this[kOwner]?.onRequestData(c);
-}
-function onEnd(this: OwnedStream): void {
-  this[kOwner]?.onRequestEnd();
-}
-function onError(): void {
-  /* 'close' follows */
-}
-function onClose(this: OwnedStream): void {
-  const owner = this[kOwner];
-  this[kOwner] = undefined;
-  owner?.onDownstreamReset();
-}
-function onWantTrailers(this: OwnedStream): void {
-  this[kOwner]?.sendTrailers();
-}
-/** Backpressure on the response: the router paused its upstream until this stream drains. */
-function onDrain(this: OwnedStream): void {
-  this[kOwner]?.resumeUpstream();
-}
-
-/** respond() options: node copies them, so shared objects serve every stream. */
-const END_WITH_HEADERS = { endStream: true } as const;
-const TRAILERS_FOLLOW = { waitForTrailers: true } as const;
-
-/** Names never sent in trailers / response headers to an h2 client. */
-const notTrailer = (k: string): boolean => !isTrailerSafe(k);
-
 export class Http2Stream extends ChainStream {
-  private readonly h2: ServerHttp2Stream;
+  private readonly h2: H2Stream;
   private responseEnded = false;
   private pausedBy = 0;
-  private trailers: OutgoingHttpHeaders | null = null;
-  /** The router whose response is paused until 'drain' (null when not paused). */
+  /** The upstream's trailers as an HPACK block (sent when the upstream ends). */
+  private trailers: Buffer | null = null;
+  /** The router whose response is paused until the stream drains (null when not paused). */
   private pausedRouter: Router | null = null;
 
-  constructor(h2: ServerHttp2Stream, headers: HeaderMap, method: string, path: string, authority: string, endStream: boolean, rt: ListenerRuntime, conn: H2ConnectionInfo) {
+  constructor(h2: H2Stream, headers: HeaderMap, method: string, path: string, authority: string, endStream: boolean, rt: ListenerRuntime, conn: H2ConnectionInfo) {
     super(synthRequestHead(method, path, authority, headers, endStream), headers, rt, rt.config, conn, 'HTTP/2', endStream);
     this.h2 = h2;
-    (h2 as OwnedStream)[kOwner] = this;
-    h2.on('data', onData);
-    h2.on('end', onEnd);
-    h2.on('error', onError);
-    h2.on('close', onClose);
-    h2.on('wantTrailers', onWantTrailers);
+    h2.onData = (c) => this.onRequestData(c);
+    h2.onEnd = () => this.onRequestEnd();
+    h2.onAbort = () => this.onDownstreamReset();
+    h2.onDrain = () => this.resumeUpstream();
   }
 
   protected pauseRequest(): void {
@@ -125,11 +88,11 @@ export class Http2Stream extends ChainStream {
     if (this.chain.hasResponseData && this.filters !== null) this.observe(chunk, false, false);
     this.info.bytesSent += chunk.length;
     const s = this.h2;
-    if (s.destroyed) return;
+    if (s.closed) return;
+    // false: the bytes wait for the client's window (or a backed-up socket); onDrain resumes.
     if (!s.write(chunk) && this.router !== null && this.pausedRouter === null) {
       const router = (this.pausedRouter = this.router);
       router.pauseResponse();
-      s.once('drain', onDrain);
     }
   }
 
@@ -144,7 +107,8 @@ export class Http2Stream extends ChainStream {
     if (this.done) return;
     const g = trailers.get('grpc-status');
     if (g !== undefined) this.info.grpcStatus = Number(g);
-    this.trailers = toHeaderObject(trailers, {}, notTrailer);
+    const block = h2TrailersBlock(trailers);
+    this.trailers = block.length > 0 ? block : null;
   }
 
   onUpstreamEnd(): void {
@@ -163,60 +127,40 @@ export class Http2Stream extends ChainStream {
   }
 
   private writeHead(status: number, h: HeaderMap, endStream: boolean, contentLength: number): void {
-    const info = this.info;
     status = this.startResponse(status, h);
-    const out = h2ResponseHeaders(status, h);
-    if (out.date === undefined) out.date = httpDate();
-    out.server = this.cfg.spec.http.serverName;
-    if (contentLength >= 0) out['content-length'] = String(contentLength);
     const s = this.h2;
-    if (s.destroyed || s.closed || s.headersSent) return;
-    try {
-      // waitForTrailers: the upstream's trailers (grpc-status) are known only at its end.
-      s.respond(out, endStream ? END_WITH_HEADERS : TRAILERS_FOLLOW);
-      if (endStream) this.responseEnded = true;
-    } catch (e) {
-      this.rt.logger.warn({ err: (e as Error).message, requestId: info.requestId }, 'cannot send HTTP/2 response headers');
-      this.reset('UPE');
-    }
+    if (s.closed || s.headersSent) return;
+    s.respond(h2ResponseBlock(status, h, httpDate(), this.cfg.spec.http.serverName, contentLength), endStream);
+    if (endStream) this.responseEnded = true;
   }
 
+  /** Ends the response: `body` (a local reply's), then the upstream's trailers or END_STREAM. */
   private endResponse(body: Buffer | null): void {
     if (this.responseEnded) return;
     this.responseEnded = true;
     const s = this.h2;
-    if (s.destroyed || s.writableEnded) return;
-    if (body !== null) s.end(body);
-    else s.end();
+    if (s.closed) return;
+    if (body !== null) s.write(body);
+    const t = this.trailers;
+    this.trailers = null;
+    s.end(t ?? undefined);
   }
 
-  /** @internal 'wantTrailers': the upstream's trailers, or none (an empty DATA frame with END_STREAM). */
-  sendTrailers(): void {
-    const s = this.h2;
-    if (s.destroyed || s.closed) return;
-    try {
-      s.sendTrailers(this.trailers ?? {});
-    } catch {
-      s.close(NGHTTP2_INTERNAL_ERROR);
-    }
-  }
-
-  /** Abort mid-response: RST_STREAM on this stream; the session and its other streams go on. */
+  /** Abort mid-response: RST_STREAM on this stream; the connection and its other streams go on. */
   protected reset(flag: string): void {
     addResponseFlag(this.info, flag);
     this.router?.abort();
     this.router = null;
-    const s = this.h2;
-    if (!s.destroyed && !s.closed) s.close(NGHTTP2_INTERNAL_ERROR);
+    this.h2.reset(ErrorCode.INTERNAL_ERROR);
     this.complete();
   }
 
   protected onCompleted(): void {
-    // A response that ended before the request did: drain the rest of the request body.
-    if (this.pausedBy > 0 && !this.h2.destroyed) {
+    // A response that ended before the request did: the connection resets the rest of the
+    // request (RST_STREAM NO_ERROR); nothing held for it matters any more.
+    if (this.pausedBy > 0) {
       this.pausedBy = 0;
       this.h2.resume();
     }
   }
 }
-

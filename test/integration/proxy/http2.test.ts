@@ -438,6 +438,13 @@ clusters:
     expect(down.body.length).toBe(4 * 1024 * 1024);
   });
 
+  it('answers 431 to a request whose header list exceeds maxRequestHeaders, and the connection goes on', async () => {
+    const big = await h2call(session, { ':method': 'GET', ':path': '/h2/echo', ':authority': 'svc.local', 'x-big': 'v'.repeat(62 * 1024) });
+    expect(big.headers[':status']).toBe(431);
+    const ok = await h2call(session, { ':method': 'GET', ':path': '/h2/echo', ':authority': 'svc.local' });
+    expect(ok.headers[':status']).toBe(200);
+  });
+
   it('sniffs the preface on auto listeners, also when it arrives split across packets', async () => {
     const auto = http2.connect(`http://127.0.0.1:${sc.port('auto')}`);
     const r = await h2call(auto, { ':method': 'GET', ':path': '/h2/auto', ':authority': 'svc.local' });
