@@ -56,11 +56,11 @@ const HELP = `usage: node bench/run.mjs [options]
   --publish-via P     runtime: http (Dapr POST /v1.0/publish, default: the cheaper path for the Node load
                       generator) or grpc (Layotto PublishEvent)
   --value-size N      runtime: state value size in bytes (default 64)
-  --grpc-client C     runtime: the state verdict rows' load generator: h2load (nghttp2's C client, the default
-                      when /usr/bin/h2load exists: no GC pauses of its own in the latencies; Debian
+  --grpc-client C     grpc and runtime: the verdict rows' load generator: h2load (nghttp2's C client, the
+                      default when /usr/bin/h2load exists: no GC pauses of its own in the latencies; Debian
                       package nghttp2-client), h2 (bench/lib/h2grpc.mjs on node:http2) or grpcjs
-  --grpc-sessions N   runtime: h2c connections the 32 state callers share (default 4; a 1-connection row is
-                      reported too)
+  --grpc-sessions N   grpc and runtime: h2c connections the load generator uses (default 4; runtime
+                      reports a 1-connection row too)
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
