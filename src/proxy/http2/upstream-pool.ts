@@ -9,13 +9,15 @@
  * H2UpstreamHandler, never to the Router itself.
  */
 import net from 'node:net';
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { CapaError } from '../../errors.js';
 import type { HeaderMap } from '../headers.js';
 import type { ResponseHead } from '../http1/index.js';
 import type { Host } from '../cluster/host.js';
 import type { PoolOptions } from '../upstream/pool.js';
-import { headerMapFromObject, synthResponseHead } from './headers.js';
+import { H2ClientConnection, ErrorCode, type H2ClientStream, type StreamAbort } from '../../h2/client-connection.js';
+import { encodeHeaders } from '../../h2/hpack.js';
+import { headerMapFromRaw, synthResponseHead } from './headers.js';
 
 export interface H2UpstreamHandler {
   onResponseHead(head: ResponseHead): void;
@@ -25,51 +27,66 @@ export interface H2UpstreamHandler {
   onError(err: CapaError, headReceived: boolean): void;
 }
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 /** Streams per session before the peer's SETTINGS arrived (RFC 9113 recommends ≥ 100). */
 const DEFAULT_MAX_STREAMS = 100;
 
 interface SessionEntry {
-  readonly session: ClientHttp2Session;
+  readonly conn: H2ClientConnection;
   connected: boolean;
+  /** The peer's SETTINGS arrived (its MAX_CONCURRENT_STREAMS is known). */
+  settled: boolean;
   usable: boolean;
   active: number;
   requests: number;
   failure: string;
 }
 
+/** The request head as an HPACK block: pseudo-headers first (as h2RequestHeaders orders them). */
+function requestBlock(headers: OutgoingHttpHeaders): Buffer {
+  const pairs: [string, string][] = [];
+  for (const key of Object.keys(headers)) {
+    const v = headers[key];
+    if (v === undefined) continue;
+    // Filters may add mixed-case names; HTTP/2 field names are lower-case (RFC 9113 §8.2.1).
+    const k = key.toLowerCase();
+    if (Array.isArray(v)) for (const x of v) pairs.push([k, x]);
+    else pairs.push([k, String(v)]);
+  }
+  return encodeHeaders(pairs);
+}
+
+/** The `:status` of a decoded response head (0 when absent). */
+function statusOf(h: readonly string[]): number {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === ':status') return Number(h[i + 1]);
+  return 0;
+}
+
 // === impl H2UpstreamRequest ===
 
-/** The H2UpstreamRequest a client stream belongs to (shared listeners below find it through this). */
-const kRequest = Symbol('capa.h2UpstreamRequest');
-type OwnedStream = ClientHttp2Stream & { [kRequest]?: H2UpstreamRequest };
+// One set of callbacks for every stream, bound through `owner`: no closures per request.
+type OwnedStream = H2ClientStream & { owner?: H2UpstreamRequest };
 
-// One set of listener functions for every stream (`this` is the stream): no closures per request.
-function onStreamResponse(this: OwnedStream, headers: IncomingHttpHeaders, flags: number): void {
-  this[kRequest]?.onResponse(headers, flags);
+function onStreamResponse(this: OwnedStream, headers: string[], endStream: boolean): void {
+  this.owner?.onResponse(headers, endStream);
 }
 function onStreamData(this: OwnedStream, chunk: Buffer): void {
-  this[kRequest]?.handler?.onResponseData(chunk);
+  this.owner?.handler?.onResponseData(chunk);
 }
-function onStreamTrailers(this: OwnedStream, trailers: IncomingHttpHeaders): void {
-  this[kRequest]?.handler?.onResponseTrailers(headerMapFromObject(trailers));
+function onStreamTrailers(this: OwnedStream, trailers: string[]): void {
+  this.owner?.handler?.onResponseTrailers(headerMapFromRaw(trailers));
 }
 function onStreamEnd(this: OwnedStream): void {
-  this[kRequest]?.onEnd();
+  this.owner?.onEnd();
 }
-function onStreamError(): void {
-  /* 'close' follows */
+function onStreamAbort(this: OwnedStream, why: StreamAbort, code: number): void {
+  this.owner?.onAbort(why, code);
 }
-function onStreamClose(this: OwnedStream): void {
-  this[kRequest]?.onClose();
+function onStreamDrain(this: OwnedStream): void {
+  this.owner?.onDrain();
 }
-
-/** request() options: node copies them, so two shared objects serve every stream. */
-const WITH_BODY = { endStream: false } as const;
-const WITHOUT_BODY = { endStream: true } as const;
 
 export class H2UpstreamRequest {
-  private stream: ClientHttp2Stream | null;
+  private stream: OwnedStream | null;
   /** Where the response goes; null once it ended, failed or was abandoned. */
   handler: H2UpstreamHandler | null;
   private headReceived = false;
@@ -77,12 +94,14 @@ export class H2UpstreamRequest {
   private readonly entry: SessionEntry | null;
   private readonly pool: H2HostPool | null;
   private readonly method: string;
+  /** onceDrain() callbacks waiting for the stream's onDrain. */
+  private drainWaiters: (() => void)[] | null = null;
 
   /**
    * `stream` null: the request failed before it started; `failure` reaches the handler on a
    * microtask. `pool` is told when the stream stops counting against its session.
    */
-  constructor(stream: ClientHttp2Stream | null, entry: SessionEntry | null, handler: H2UpstreamHandler, method: string, pool: H2HostPool | null, failure?: CapaError) {
+  constructor(stream: H2ClientStream | null, entry: SessionEntry | null, handler: H2UpstreamHandler, method: string, pool: H2HostPool | null, failure?: CapaError) {
     this.stream = stream;
     this.handler = handler;
     this.entry = entry;
@@ -92,55 +111,63 @@ export class H2UpstreamRequest {
       queueMicrotask(() => this.fail(failure ?? new CapaError('CAPA_ERR_UPSTREAM_RESET', 'upstream HTTP/2 stream could not be opened')));
       return;
     }
-    (stream as OwnedStream)[kRequest] = this;
-    stream.on('response', onStreamResponse);
-    stream.on('data', onStreamData);
-    stream.on('trailers', onStreamTrailers);
-    stream.on('end', onStreamEnd);
-    stream.on('error', onStreamError);
-    stream.on('close', onStreamClose);
+    const s = stream as OwnedStream;
+    s.owner = this;
+    s.onResponse = onStreamResponse;
+    s.onData = onStreamData;
+    s.onTrailers = onStreamTrailers;
+    s.onEnd = onStreamEnd;
+    s.onAbort = onStreamAbort;
+    s.onDrain = onStreamDrain;
   }
 
   /** The stream stops counting against its session (once). */
   private release(): void {
     if (this.released) return;
     this.released = true;
+    const s = this.stream;
+    if (s !== null) s.owner = undefined;
+    this.drainWaiters = null;
     if (this.pool !== null && this.entry !== null) this.pool.released(this.entry);
   }
 
-  /** @internal 'response' on the stream. */
-  onResponse(headers: IncomingHttpHeaders, flags: number): void {
+  /** @internal The final response head. */
+  onResponse(headers: string[], endStream: boolean): void {
     const h = this.handler;
     if (h === null) return;
     this.headReceived = true;
-    const status = Number(headers[':status'] ?? 0);
-    h.onResponseHead(synthResponseHead(status, headerMapFromObject(headers), (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.method));
+    h.onResponseHead(synthResponseHead(statusOf(headers), headerMapFromRaw(headers), endStream, this.method));
   }
 
-  /** @internal 'end' on the stream: the response is complete. */
+  /** @internal The response is complete. */
   onEnd(): void {
     const h = this.handler;
     this.handler = null;
-    const stream = this.stream!;
-    // The response is complete; a request body still being sent is not wanted any more.
-    if (!stream.writableEnded && !stream.closed) stream.close(NGHTTP2_CANCEL);
+    const s = this.stream!;
+    // A request body still being sent is not wanted any more.
+    if (!s.localEnded && !s.closed) s.reset(ErrorCode.CANCEL);
     this.release();
     h?.onResponseEnd();
   }
 
-  /** @internal 'close' on the stream. */
-  onClose(): void {
+  /** @internal The stream was reset, or the connection went away, before the exchange completed. */
+  onAbort(why: StreamAbort, code: number): void {
     this.release();
-    const stream = this.stream!;
-    (stream as OwnedStream)[kRequest] = undefined;
     if (this.handler === null) return;
     const e = this.entry!;
     if (!e.connected) {
       this.fail(new CapaError('CAPA_ERR_UPSTREAM_CONNECT', `upstream connect error: ${e.failure || 'HTTP/2 session closed before it connected'}`));
       return;
     }
-    const code = stream.rstCode ?? 0;
-    this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `upstream reset the HTTP/2 stream (code ${code})${this.headReceived ? ' in the middle of the response' : ' before the response head'}`));
+    const what = why === 'reset' ? `upstream reset the HTTP/2 stream (code ${code})` : 'upstream HTTP/2 connection closed';
+    this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `${what}${this.headReceived ? ' in the middle of the response' : ' before the response head'}`));
+  }
+
+  /** @internal */
+  onDrain(): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = null;
+    if (w !== null) for (const cb of w) cb();
   }
 
   /** True when the session this request rides on had carried other requests (stale-connection replay). */
@@ -150,17 +177,18 @@ export class H2UpstreamRequest {
 
   write(chunk: Buffer): boolean {
     const s = this.stream;
-    if (s === null || s.destroyed || s.writableEnded) return true;
+    if (s === null || s.closed || s.localEnded) return true;
     return s.write(chunk);
   }
 
   end(): void {
     const s = this.stream;
-    if (s !== null && !s.destroyed && !s.writableEnded) s.end();
+    if (s !== null && !s.closed && !s.localEnded) s.end();
   }
 
   onceDrain(cb: () => void): void {
-    this.stream?.once('drain', cb);
+    if (this.stream === null || this.released) return;
+    (this.drainWaiters ??= []).push(cb);
   }
 
   pause(): void {
@@ -175,7 +203,8 @@ export class H2UpstreamRequest {
   abort(): void {
     this.handler = null;
     const s = this.stream;
-    if (s !== null && !s.closed && !s.destroyed) s.close(NGHTTP2_CANCEL);
+    if (s !== null && !s.closed) s.reset(ErrorCode.CANCEL);
+    this.release();
   }
 
   private fail(err: CapaError): void {
@@ -215,16 +244,16 @@ export class H2HostPool {
         : new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `cluster connection limit (maxConnections ${res.limits.maxConnections}) reached`);
       return new H2UpstreamRequest(null, null, handler, method, null, err);
     }
-    let stream: ClientHttp2Stream;
+    let stream: H2ClientStream;
     try {
-      stream = e.session.request(headers, endStream ? WITHOUT_BODY : WITH_BODY);
+      stream = e.conn.request(requestBlock(headers), endStream);
     } catch (err) {
       e.usable = false;
       return new H2UpstreamRequest(null, e, handler, method, null, new CapaError('CAPA_ERR_UPSTREAM_RESET', `cannot open an HTTP/2 stream: ${(err as Error).message}`));
     }
     e.active++;
     e.requests++;
-    if (e.active === 1) e.session.ref();
+    if (e.active === 1) e.conn.socket.ref();
     const max = this.opts.settings.maxRequestsPerConnection;
     if (max > 0 && e.requests >= max) this.retire(e);
     return new H2UpstreamRequest(stream, e, handler, method, this);
@@ -233,14 +262,14 @@ export class H2HostPool {
   private pick(): SessionEntry | null {
     let best: SessionEntry | null = null;
     for (const e of this.sessions) {
-      if (!e.usable) continue;
-      const limit = e.connected ? (e.session.remoteSettings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS) : DEFAULT_MAX_STREAMS;
+      if (!e.usable || !e.conn.usable) continue;
+      const limit = e.settled ? e.conn.peerMaxStreams : DEFAULT_MAX_STREAMS;
       if (e.active < limit) return e;
       if (best === null || e.active < best.active) best = e;
     }
     const res = this.opts.resources;
     if (res.cxActive < res.limits.maxConnections) return this.connect();
-    // Every session is full and no new one may open: nghttp2 queues the stream until one ends.
+    // Every session is full and no new one may open: the connection queues the stream until one ends.
     return best;
   }
 
@@ -252,40 +281,54 @@ export class H2HostPool {
     host.stats.cxActive++;
     const local = this.opts.bindAddress;
     const bind = local !== '' && net.isIP(local) === net.isIP(host.address) ? { localAddress: local } : {};
-    const session = http2.connect(`http://${host.key}`, { settings: { enablePush: false }, peerMaxConcurrentStreams: DEFAULT_MAX_STREAMS, ...bind });
-    const e: SessionEntry = { session, connected: false, usable: true, active: 0, requests: 0, failure: '' };
-    this.sessions.push(e);
+    const socket = net.connect({ host: host.address, port: host.port, ...bind });
+    let e: SessionEntry | null = null;
+    // Before the connection's own listener: the failure must be known when its streams abort.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (e !== null && !e.connected && e.failure === '') e.failure = `${err.code ?? err.message} connecting to ${host.key}`;
+    });
+    const conn = new H2ClientConnection(socket, {
+      onSettings: () => {
+        if (e !== null) e.settled = true;
+      },
+      onGoAway: () => {
+        if (e !== null) e.usable = false;
+      },
+      onClose: () => this.closedSession(e!, timer),
+    });
+    e = { conn, connected: false, settled: false, usable: true, active: 0, requests: 0, failure: '' };
+    const entry = e;
+    this.sessions.push(entry);
     const timer = setTimeout(() => {
-      if (e.connected) return;
-      e.failure = `connect timeout after ${this.opts.connectTimeoutMs}ms to ${host.key}`;
-      session.destroy();
+      if (entry.connected) return;
+      entry.failure = `connect timeout after ${this.opts.connectTimeoutMs}ms to ${host.key}`;
+      conn.destroy();
     }, this.opts.connectTimeoutMs);
-    session.once('connect', () => {
+    socket.once('connect', () => {
       clearTimeout(timer);
-      e.connected = true;
-    });
-    session.on('error', (err: NodeJS.ErrnoException) => {
-      if (!e.connected && e.failure === '') e.failure = `${err.code ?? err.message} connecting to ${host.key}`;
-    });
-    session.on('goaway', () => {
-      e.usable = false;
+      entry.connected = true;
     });
     const idle = this.opts.settings.idleTimeoutMs;
     if (idle > 0) {
-      session.setTimeout(idle, () => {
-        if (e.active === 0) this.retire(e);
+      socket.setTimeout(idle);
+      socket.on('timeout', () => {
+        if (entry.active === 0) this.retire(entry);
       });
     }
-    session.once('close', () => {
-      clearTimeout(timer);
-      e.usable = false;
-      const i = this.sessions.indexOf(e);
-      if (i >= 0) this.sessions.splice(i, 1);
-      res.cxActive--;
-      host.stats.cxActive--;
-      if (!e.connected) host.stats.cxConnectFail++;
-    });
-    return e;
+    return entry;
+  }
+
+  /** The connection of `e` ended. */
+  private closedSession(e: SessionEntry, timer: NodeJS.Timeout): void {
+    clearTimeout(timer);
+    e.usable = false;
+    const i = this.sessions.indexOf(e);
+    if (i < 0) return;
+    this.sessions.splice(i, 1);
+    const res = this.opts.resources;
+    res.cxActive--;
+    this.host.stats.cxActive--;
+    if (!e.connected) this.host.stats.cxConnectFail++;
   }
 
   /** @internal A stream on `e` is done (H2UpstreamRequest.release). */
@@ -294,13 +337,13 @@ export class H2HostPool {
     if (e.active > 0) return;
     if (!e.usable || this.closed) this.retire(e);
     // An idle session must not keep the process alive.
-    else if (!e.session.destroyed) e.session.unref();
+    else if (!e.conn.socket.destroyed) e.conn.socket.unref();
   }
 
-  /** No new streams; GOAWAY now, close once the streams in flight are done. */
+  /** No new streams; close once the streams in flight are done (GOAWAY, then the socket ends). */
   private retire(e: SessionEntry): void {
     e.usable = false;
-    if (!e.session.closed && !e.session.destroyed) e.session.close();
+    e.conn.close();
   }
 
   close(): void {
