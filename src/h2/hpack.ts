@@ -241,30 +241,52 @@ export class HpackDecoder {
 }
 
 const STATIC_NAME = new Map<string, number>();
-const STATIC_PAIR = new Map<string, number>();
+/** name → value → index, for the few names the static table lists with values. */
+const STATIC_PAIR = new Map<string, Map<string, number>>();
 STATIC.forEach(([n, v], i) => {
   if (!STATIC_NAME.has(n)) STATIC_NAME.set(n, i + 1);
-  if (v) STATIC_PAIR.set(`${n}\0${v}`, i + 1);
+  if (!v) return;
+  let values = STATIC_PAIR.get(n);
+  if (!values) STATIC_PAIR.set(n, (values = new Map()));
+  values.set(v, i + 1);
 });
 
-function pushInt(out: number[], value: number, prefixBits: number, firstByte: number): void {
-  const mask = (1 << prefixBits) - 1;
-  if (value < mask) {
-    out.push(firstByte | value);
-    return;
-  }
-  out.push(firstByte | mask);
-  let v = value - mask;
-  while (v >= 128) {
-    out.push((v % 128) + 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
+/**
+ * The encoder writes into one scratch buffer and copies the block out: no per-header arrays or
+ * key strings, so encoding a head leaves one small Buffer behind (encodeHeaders runs
+ * synchronously and is not reentrant).
+ */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+let pos = 0;
+
+function ensure(n: number): void {
+  if (pos + n <= scratch.length) return;
+  const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, pos + n));
+  scratch.copy(bigger, 0, 0, pos);
+  scratch = bigger;
 }
 
-function pushString(out: number[], s: string): void {
-  pushInt(out, s.length, 7, 0);
-  for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i) & 0xff);
+function putInt(value: number, prefixBits: number, firstByte: number): void {
+  ensure(8);
+  const mask = (1 << prefixBits) - 1;
+  if (value < mask) {
+    scratch[pos++] = firstByte | value;
+    return;
+  }
+  scratch[pos++] = firstByte | mask;
+  let v = value - mask;
+  while (v >= 128) {
+    scratch[pos++] = (v % 128) + 128;
+    v = Math.floor(v / 128);
+  }
+  scratch[pos++] = v;
+}
+
+function putString(s: string): void {
+  putInt(s.length, 7, 0);
+  ensure(s.length);
+  // latin1: one octet per character (names and values are octets, see the top of this file).
+  pos += scratch.write(s, pos, 'latin1');
 }
 
 /**
@@ -272,20 +294,22 @@ function pushString(out: number[], s: string): void {
  * otherwise a literal without indexing, with the static name index when there is one.
  */
 export function encodeHeaders(headers: Iterable<readonly [string, string]>): Buffer {
-  const out: number[] = [];
+  pos = 0;
   for (const [name, value] of headers) {
-    const pair = STATIC_PAIR.get(`${name}\0${value}`);
+    const pair = STATIC_PAIR.get(name)?.get(value);
     if (pair !== undefined) {
-      pushInt(out, pair, 7, 0x80);
+      putInt(pair, 7, 0x80);
       continue;
     }
     const idx = STATIC_NAME.get(name);
-    if (idx !== undefined) pushInt(out, idx, 4, 0x00);
+    if (idx !== undefined) putInt(idx, 4, 0x00);
     else {
-      out.push(0x00);
-      pushString(out, name);
+      putInt(0, 4, 0x00);
+      putString(name);
     }
-    pushString(out, value);
+    putString(value);
   }
-  return Buffer.from(out);
+  const out = Buffer.allocUnsafe(pos);
+  scratch.copy(out, 0, 0, pos);
+  return out;
 }
