@@ -63,8 +63,10 @@ export function huffmanCodes(): [number, number][] {
  * (bit 1); a value ≥ 0 is the next node, a value < 0 is the leaf -(symbol + 1), 0 at the root's
  * slots means "no code" (cannot happen for a complete code, kept for safety).
  */
+const CODES = huffmanCodes();
+
 const TREE: Int32Array = (() => {
-  const codes = huffmanCodes();
+  const codes = CODES;
   const tree = new Int32Array(2 * 512).fill(0);
   let nodes = 1;
   codes.forEach(([code, len], sym) => {
@@ -118,7 +120,7 @@ export function huffmanDecode(buf: Uint8Array, start: number, end: number): stri
 
 /** Huffman-encodes a latin1 string (tests and future encoders; our encoder sends plain octets). */
 export function huffmanEncode(s: string): Buffer {
-  const codes = huffmanCodes();
+  const codes = CODES;
   const bytes: number[] = [];
   let acc = 0;
   let bits = 0;

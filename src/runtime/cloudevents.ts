@@ -104,13 +104,7 @@ function newEnvelopeJson(input: EnvelopeInput): string {
     `,"time":${time},"topic":${JSON.stringify(input.topic)},"pubsubname":${JSON.stringify(input.pubsubName)}`;
   const subject = o?.['cloudevent.subject'];
   if (subject) out += `,"subject":${JSON.stringify(subject)}`;
-  const parent = o?.['cloudevent.traceparent'];
-  if (parent) {
-    const p = JSON.stringify(parent);
-    out += `,"traceid":${p},"traceparent":${p}`;
-    const state = o?.['cloudevent.tracestate'];
-    if (state) out += `,"tracestate":${JSON.stringify(state)}`;
-  }
+  if (o) for (const [k, v] of Object.entries(trace(input))) out += `,"${k}":${JSON.stringify(v)}`;
   const kind = kindOf(contentType);
   if (kind === KIND_BINARY) return `${out},"data_base64":"${input.data.toString('base64')}"}`;
   const text = input.data.toString('utf8');

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { CapaError } from '../../errors.js';
+import { parseGrpcTimeout } from '../../grpc-wire.js';
 import type { HeaderMap } from '../headers.js';
 import type { RequestHead, ResponseHead } from '../http1/index.js';
 import { addResponseFlag, type StreamInfo, type UpstreamTry } from '../stream-info.js';
@@ -544,10 +545,6 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
   }
 }
 
-/** `grpc-timeout` value: 1-8 digits and a unit (RFC: gRPC over HTTP/2). */
-const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
-const GRPC_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-
 /**
  * Envoy's finalTimeout for a route with grpc_timeout_header_max: a gRPC request's deadline is its
  * `grpc-timeout` (absent = none), capped at the max when the max is > 0, minus the offset when
@@ -557,8 +554,8 @@ const GRPC_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000
 function grpcDeadline(h: HeaderMap, a: CompiledForward): number {
   const ct = h.get('content-type');
   if (ct === undefined || !ct.startsWith('application/grpc')) return a.timeoutMs;
-  const m = GRPC_TIMEOUT.exec(h.get('grpc-timeout') ?? '');
-  let ms = m === null ? 0 : Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNIT_MS[m[2]!]!));
+  const t = parseGrpcTimeout(h.get('grpc-timeout'));
+  let ms = t === undefined ? 0 : Math.max(1, Math.ceil(t));
   const max = a.grpcTimeoutHeaderMaxMs;
   if (max > 0 && (ms === 0 || ms > max)) ms = max;
   const offset = a.grpcTimeoutHeaderOffsetMs;

@@ -27,6 +27,7 @@ import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Logger } from 'pino';
+import { parseGrpcTimeout } from '../../grpc-wire.js';
 import { encodeHeaders } from '../../h2/hpack.js';
 import { H2ServerConnection, type H2Stream } from '../../h2/server-connection.js';
 import { Code, GrpcError, toGrpcError, type CodeValue } from './errors.js';
@@ -68,12 +69,14 @@ export interface GrpcH2ServerOptions {
 const GRPC_CONTENT_TYPE = 'application/grpc';
 const ACCEPT_ENCODING = 'identity,deflate,gzip';
 const NO_MESSAGE = Buffer.alloc(0);
-/** The response head and the OK trailers, HPACK-encoded once. */
-const RESPONSE_HEAD = encodeHeaders([
+/** The fields of every gRPC response head. */
+const HEAD_FIELDS: readonly [string, string][] = [
   [':status', '200'],
   ['content-type', GRPC_CONTENT_TYPE],
   ['grpc-accept-encoding', ACCEPT_ENCODING],
-]);
+];
+/** The response head and the OK trailers, HPACK-encoded once. */
+const RESPONSE_HEAD = encodeHeaders(HEAD_FIELDS);
 const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
 const NOT_HTTP2_BODY = 'this port serves the runtime gRPC API over HTTP/2 (h2c with prior knowledge)\n';
 const NOT_HTTP2 = Buffer.from(
@@ -87,16 +90,6 @@ const inflate = promisify(zlib.inflate);
 /** `grpc-message` is percent-encoded (the gRPC spec: anything outside printable ASCII, and `%`). */
 export function encodeGrpcMessage(message: string): string {
   return /^[\x20-\x24\x26-\x7e]*$/.test(message) ? message : encodeURIComponent(message);
-}
-
-/** `grpc-timeout`: 1–8 digits and a unit; milliseconds, or undefined when absent or malformed. */
-export function parseGrpcTimeout(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const perUnit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-  return n * perUnit[m[2]!]!;
 }
 
 /** One length-prefixed message: the 5-byte header (compressed flag, big-endian length) + bytes. */
@@ -156,7 +149,7 @@ class Context implements CallContext {
 }
 
 function statusBlock(code: CodeValue, message: string, extra: Readonly<Record<string, string>> | undefined, trailersOnly: boolean): Buffer {
-  const h: [string, string][] = trailersOnly ? [[':status', '200'], ['content-type', GRPC_CONTENT_TYPE], ['grpc-accept-encoding', ACCEPT_ENCODING]] : [];
+  const h: [string, string][] = trailersOnly ? [...HEAD_FIELDS] : [];
   if (extra) for (const [k, v] of Object.entries(extra)) h.push([k, v]);
   h.push(['grpc-status', String(code)]);
   if (message) h.push(['grpc-message', encodeGrpcMessage(message)]);
@@ -369,7 +362,7 @@ export async function startGrpcH2Server(opts: GrpcH2ServerOptions): Promise<Grpc
             return;
           }
           const md = ctx.responseMetadata;
-          stream.respond(md ? encodeHeaders([[':status', '200'], ['content-type', GRPC_CONTENT_TYPE], ['grpc-accept-encoding', ACCEPT_ENCODING], ...Object.entries(md)]) : RESPONSE_HEAD);
+          stream.respond(md ? encodeHeaders([...HEAD_FIELDS, ...Object.entries(md)]) : RESPONSE_HEAD);
           stream.write(frame);
           stream.end(OK_TRAILERS);
         }, fail);

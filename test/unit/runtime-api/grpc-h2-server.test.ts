@@ -15,12 +15,12 @@ import {
   MessageReader,
   encodeGrpcMessage,
   frameMessage,
-  parseGrpcTimeout,
   startGrpcH2Server,
   type BidiCall,
   type GrpcH2Server,
   type MethodCodec,
 } from '../../../src/runtime-api/grpc/h2-server.js';
+import { parseGrpcTimeout } from '../../../src/grpc-wire.js';
 import { memoryLogger } from '../../helpers/runtime.js';
 
 /** JSON in place of protobuf: the server only frames and routes, the codec is the method's. */
