@@ -54,10 +54,11 @@ function signed(v, d = 3) {
   return v == null ? '—' : `${v >= 0 ? '+' : ''}${fmt(v, d)}`;
 }
 
-async function load(target, ms, side, o) {
+/** Calls for `ms`: closed loop, or paced at `rate` calls/s in all (h2load only). */
+async function load(target, ms, side, o, rate = 0) {
   if (side.client === 'h2load') {
     const { sessions, perSession } = split(o);
-    return h2loadUnary({ target, path: ECHO_PATH, frame: echoFrame('x'.repeat(o.grpcSize), 1), sessions, streams: perSession, seconds: Math.max(1, Math.round(ms / 1000)), cpus: o.loadCpu });
+    return h2loadUnary({ target, path: ECHO_PATH, frame: echoFrame('x'.repeat(o.grpcSize), 1), sessions, streams: perSession, seconds: Math.max(1, Math.round(ms / 1000)), rate, cpus: o.loadCpu });
   }
   const args = [join(BENCH_DIR, 'lib/grpc-load.mjs'), '--target', target, '--client', side.client, '--sessions', String(o.grpcSessions)];
   args.push('--concurrency', String(o.streams), '--duration', String(ms), '--size', String(o.grpcSize));
@@ -162,24 +163,32 @@ async function measure(row, side, servers, o, nodeArgs = []) {
     const cpu = rec ? cpuDelta(cpu0, treeCpu(rec.pid)) : null;
     const srvCpu = cpuDelta(srv0, srv1);
     const after = rec ? treeMemory(rec.pid) : null;
+    // The same calls paced at the target rate (h2load --rps): the latency an app sending
+    // 5,000 calls/s sees, which a closed loop at saturation does not show.
+    const paced = o.grpcRate > 0 && side.client === 'h2load' ? await load(target, o.durationS * 1000, side, o, o.grpcRate) : null;
+    const runs = paced ? 2 : 1;
+    const calls = res.calls + (paced?.calls ?? 0);
     // Every call the proxy saw must have ended grpc-status 0, and at least as many as the client
     // counted — except the ones still in flight when the client stopped, which it resets (DC;
-    // at most one per stream).
+    // at most one per stream and run).
     const grpc = stats0 ? statsDelta(stats0, await grpcStats(adminPort)) : null;
     if (grpc) {
       for (const [reporter, c] of Object.entries(grpc)) {
         const bad = c.total - c.ok - c.dc;
         if (bad > 0) flags.push(`proxy (${reporter}) counted ${bad} of ${c.total} calls ending without grpc-status 0`);
-        if (c.dc > o.streams) flags.push(`proxy (${reporter}) saw ${c.dc} calls reset by the client (more than the ${o.streams} in flight at the end)`);
+        if (c.dc > o.streams * runs) flags.push(`proxy (${reporter}) saw ${c.dc} calls reset by the client (more than the ${o.streams * runs} in flight at the ends of the runs)`);
       }
-      if (grpc.source.ok < res.calls) flags.push(`the client counted ${res.calls} calls, the proxy only ${grpc.source.ok} with grpc-status 0`);
+      if (grpc.source.ok < calls) flags.push(`the client counted ${calls} calls, the proxy only ${grpc.source.ok} with grpc-status 0`);
     }
     if (res.errors) flags.push(`${res.errors} failed calls ${JSON.stringify(res.errorCodes)}: ${res.firstError}`);
+    if (paced?.errors) flags.push(`paced run: ${paced.errors} failed calls ${JSON.stringify(paced.errorCodes)}: ${paced.firstError}`);
+    if (paced && paced.cps < o.grpcRate * 0.97) flags.push(`paced run: ${Math.round(paced.cps)} calls/s, short of the ${o.grpcRate} asked for`);
     if (res.mismatches) flags.push(`${res.mismatches} replies did not echo their request`);
     return {
       available: true,
       readyMs,
       load: res,
+      paced,
       grpc,
       cpu,
       cpuUsPerCall: cpu && res.calls ? (cpu.seconds * 1e6) / res.calls : null,
@@ -203,9 +212,9 @@ async function profilePass(servers, side, o, dir, log) {
   return { res, profDir };
 }
 
-async function startServer(name, script, o) {
+async function startServer(name, script, o, args = []) {
   const [port] = await freePorts(1);
-  const rec = start(name, process.execPath, [join(BENCH_DIR, 'lib', script), '--port', String(port)], { cpus: o.loadCpu, cwd: ROOT });
+  const rec = start(name, process.execPath, [join(BENCH_DIR, 'lib', script), '--port', String(port), ...args], { cpus: o.loadCpu, cwd: ROOT });
   const up = await waitOutput(rec, 'listening');
   if (!up.ok) throw new Error(`${name} did not start: ${up.reason}`);
   return { rec, port };
@@ -220,8 +229,11 @@ const CLIENT_TEXT = {
   grpcjs: () => 'one @grpc/grpc-js channel (retries off), every reply checked to echo its request',
 };
 const SERVER_TEXT = {
-  lean: 'bench/lib/grpc-echo.mjs (raw node:http2: echoes the request frame, grpc-status 0 trailers)',
-  grpcjs: 'bench/lib/grpc-server.mjs (@grpc/grpc-js)',
+  lean: (o) =>
+    o.grpcEcho === 'node'
+      ? 'bench/lib/grpc-echo.mjs --impl node (raw node:http2: echoes the request frame, grpc-status 0 trailers)'
+      : "bench/lib/grpc-echo.mjs --impl h2 (echoes the request frame, grpc-status 0 trailers, on capa-runtime's own HTTP/2 connection: no node:http2 GC pauses in the rows)",
+  grpcjs: () => 'bench/lib/grpc-server.mjs (@grpc/grpc-js)',
 };
 
 export async function runGrpcSuite(o, log) {
@@ -233,7 +245,7 @@ export async function runGrpcSuite(o, log) {
   const pinning = `proxy on core ${o.proxyCpu} (taskset -c ${o.proxyCpu}); load generators and gRPC servers share core ${o.loadCpu} (taskset -c ${o.loadCpu})`;
   const servers = {};
   for (const which of new Set(rows.map((r) => sideOf(r).server))) {
-    servers[which] = await startServer(which === 'lean' ? 'grpc-echo' : 'grpc-server', which === 'lean' ? 'grpc-echo.mjs' : 'grpc-server.mjs', o);
+    servers[which] = which === 'lean' ? await startServer('grpc-echo', 'grpc-echo.mjs', o, ['--impl', o.grpcEcho]) : await startServer('grpc-server', 'grpc-server.mjs', o);
   }
   log(`grpc: servers ${Object.entries(servers).map(([k, v]) => `${k} pid ${v.rec.pid} :${v.port}`).join(', ')}; ${o.rounds} round(s) × ${o.durationS}s, ${o.streams} streams`);
 
@@ -257,6 +269,7 @@ export async function runGrpcSuite(o, log) {
         log(
           `  ${Math.round(res.load.cps)} calls/s, p50 ${res.load.p50.toFixed(3)} ms, p99 ${res.load.p99.toFixed(3)} ms, ` +
             `${res.cpuUsPerCall == null ? '—' : res.cpuUsPerCall.toFixed(1)} µs proxy CPU/call` +
+            (res.paced ? `; paced ${Math.round(res.paced.cps)} calls/s: p50 ${res.paced.p50.toFixed(3)} ms, p99 ${res.paced.p99.toFixed(3)} ms` : '') +
             (res.flags.length ? `  FLAGS: ${res.flags.join('; ')}` : ''),
         );
       }
@@ -289,6 +302,8 @@ export async function runGrpcSuite(o, log) {
     const m = (f) => median(ok.map(f));
     const d = directOf(row);
     const added = (k) => median(rounds.filter((r) => r.peers[row.id]?.available && r.peers[d]?.available).map((r) => r.peers[row.id].load[k] - r.peers[d].load[k]));
+    const hasPaced = ok.every((x) => x.paced);
+    const mp = (k) => (hasPaced ? m((x) => x.paced[k]) : null);
     summary[row.id] = {
       label: row.label,
       set: row.set,
@@ -302,6 +317,10 @@ export async function runGrpcSuite(o, log) {
       p999: m((x) => x.load.p999),
       addedP50: added('p50'),
       addedP99: added('p99'),
+      pacedCps: mp('cps'),
+      pacedP50: mp('p50'),
+      pacedP99: mp('p99'),
+      pacedP999: mp('p999'),
       cpuUsPerCall: m((x) => x.cpuUsPerCall),
       serverCpuUsPerCall: m((x) => x.serverCpuUsPerCall),
       clientCpuUsPerCall: m((x) => x.load.clientCpuUsPerCall),
@@ -315,18 +334,25 @@ export async function runGrpcSuite(o, log) {
     };
   }
 
-  const head = ['| peer | calls/s | p50 ms | p99 ms | added p50 | added p99 | µs proxy CPU/call | peak RSS MB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const rateText = o.grpcRate.toLocaleString('en-US');
   const table = (set) => {
-    const out = [...head];
+    const paced = rows.some((r) => r.set === set && summary[r.id].pacedP99 != null);
+    const out = paced
+      ? [
+          `| peer | calls/s | p50 ms | p99 ms | added p50 | added p99 | at ${rateText}/s: p50 ms | p99 ms | p99.9 ms | µs proxy CPU/call | peak RSS MB |`,
+          '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        ]
+      : ['| peer | calls/s | p50 ms | p99 ms | added p50 | added p99 | µs proxy CPU/call | peak RSS MB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
     for (const row of rows.filter((r) => r.set === set)) {
       const s = summary[row.id];
       if (!s.available) {
-        out.push(`| ${row.label}: not available (${s.reason.replace(/\|/g, '\\|').replace(/\n/g, ' ')}) |  |  |  |  |  |  |  |`);
+        out.push(`| ${row.label}: not available (${s.reason.replace(/\|/g, '\\|').replace(/\n/g, ' ')}) |${'  |'.repeat(paced ? 10 : 7)}`);
         continue;
       }
       const d = isDirect(row);
+      const pacedCols = paced ? ` ${fmt(s.pacedP50, 3)} | ${fmt(s.pacedP99, 3)} | ${fmt(s.pacedP999, 3)} |` : '';
       out.push(
-        `| ${s.label} | ${fmt(s.cps, 0)}${s.errors || s.flags.length ? ' ⚠' : ''} | ${fmt(s.p50, 3)} | ${fmt(s.p99, 3)} | ${d ? '—' : signed(s.addedP50)} | ${d ? '—' : signed(s.addedP99)} | ${d ? '—' : fmt(s.cpuUsPerCall, 1)} | ${d ? '—' : fmt(s.peakRssMb, 1)} |`,
+        `| ${s.label} | ${fmt(s.cps, 0)}${s.errors || s.flags.length ? ' ⚠' : ''} | ${fmt(s.p50, 3)} | ${fmt(s.p99, 3)} | ${d ? '—' : signed(s.addedP50)} | ${d ? '—' : signed(s.addedP99)} |${pacedCols} ${d ? '—' : fmt(s.cpuUsPerCall, 1)} | ${d ? '—' : fmt(s.peakRssMb, 1)} |`,
       );
     }
     return out;
@@ -346,9 +372,11 @@ export async function runGrpcSuite(o, log) {
   const two = summary['capa-2hop'];
   const one = summary['capa-1hop'];
   const direct = summary.direct;
+  const met = (ok) => (ok ? '**met**' : '**not met**');
   const verdict = two.available
     ? `Targets (issue 4, 2 hops, ${o.streams} streams, ${sides.verdict.client} load): ≥ ${GRPC_TARGETS.cps.toLocaleString('en-US')} calls/s — ${fmt(two.cps, 0)}, ` +
-      `${two.cps >= GRPC_TARGETS.cps ? '**met**' : '**not met**'}; p99 ≤ ${GRPC_TARGETS.p99Ms} ms — ${fmt(two.p99, 3)} ms, ${two.p99 <= GRPC_TARGETS.p99Ms ? '**met**' : '**not met**'}` +
+      `${met(two.cps >= GRPC_TARGETS.cps)}; p99 ≤ ${GRPC_TARGETS.p99Ms} ms — ${fmt(two.p99, 3)} ms at saturation, ${met(two.p99 <= GRPC_TARGETS.p99Ms)}` +
+      (two.pacedP99 != null ? `; ${fmt(two.pacedP99, 3)} ms at ${rateText} calls/s (${fmt(two.pacedCps, 0)} delivered), ${met(two.pacedP99 <= GRPC_TARGETS.p99Ms)}` : '') +
       (two.cpuUsPerCall
         ? `. At ${fmt(two.cpuUsPerCall, 1)} µs CPU/call (${one.available ? `${fmt(one.cpuUsPerCall, 1)} for one hop` : 'one hop n/a'}) the proxy could do at most ~${fmt(1e6 / two.cpuUsPerCall, 0)} calls/s on its one core ` +
           `(the target needs ≤ ${fmt(1e6 / GRPC_TARGETS.cps, 0)} µs/call for both hops together)`
@@ -365,8 +393,9 @@ export async function runGrpcSuite(o, log) {
     `- pinning: ${pinning}`,
     `- load: ${o.streams} unary calls always in flight (closed loop), ${o.grpcSize}-byte message, ${o.durationS}s after a ${Math.max(1, o.warmupS)}s warm-up; ` +
       `latency = call → reply at that load; medians over ${o.rounds} interleaved round(s)`,
-    `- verdict rows: client ${CLIENT_TEXT[verdictSide.client](o)}; server ${SERVER_TEXT[verdictSide.server]}`,
-    ...(sides.reference ? [`- reference rows (what an app on @grpc/grpc-js sees): client ${CLIENT_TEXT.grpcjs(o)}; server ${SERVER_TEXT.grpcjs}`] : []),
+    `- verdict rows: client ${CLIENT_TEXT[verdictSide.client](o)}; server ${SERVER_TEXT[verdictSide.server](o)}` +
+      (o.grpcRate > 0 && verdictSide.client === 'h2load' ? `; then the same for ${o.durationS}s paced at ${rateText} calls/s in all (h2load --rps per connection; the "at ${rateText}/s" columns)` : ''),
+    ...(sides.reference ? [`- reference rows (what an app on @grpc/grpc-js sees): client ${CLIENT_TEXT.grpcjs(o)}; server ${SERVER_TEXT.grpcjs(o)}`] : []),
     `- capa-runtime: ${env.capa}; 2 hops = client → listener grpc-outbound (h2c) → cluster inbound-hop (http2) → listener grpc-inbound → cluster grpc-upstream (http2) → server, one process`,
     `- ${loadNote(env)}`,
     '',

@@ -61,6 +61,10 @@ const HELP = `usage: node bench/run.mjs [options]
                       package nghttp2-client), h2 (bench/lib/h2grpc.mjs on node:http2) or grpcjs
   --grpc-sessions N   grpc and runtime: h2c connections the load generator uses (default 4; runtime
                       reports a 1-connection row too)
+  --grpc-rate N       grpc: after each closed-loop h2load run, the same calls paced at N calls/s in all
+                      (default 5000, issue 4's rate; 0 = off)
+  --grpc-echo I       grpc: the verdict rows' echo server: h2 (default, capa-runtime's own HTTP/2
+                      connection, no GC pauses to speak of) or node (raw node:http2)
 
 environment:
   CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
@@ -99,6 +103,8 @@ const { values: argv } = parseArgs({
     'value-size': { type: 'string', default: '64' },
     'grpc-client': { type: 'string', default: existsSync('/usr/bin/h2load') ? 'h2load' : 'h2' },
     'grpc-sessions': { type: 'string', default: '4' },
+    'grpc-rate': { type: 'string', default: '5000' },
+    'grpc-echo': { type: 'string', default: 'h2' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -117,6 +123,7 @@ function parseSize(text, name) {
 const SUITES = { http: ['http'], grpc: ['grpc'], tcp: ['tcp'], runtime: ['runtime'], all: ['http', 'grpc', 'tcp', 'runtime'] };
 if (!SUITES[argv.suite]) throw new Error(`bad --suite: ${argv.suite} (http, grpc, tcp, runtime or all)`);
 if (!['grpc', 'http'].includes(argv['publish-via'])) throw new Error(`bad --publish-via: ${argv['publish-via']} (grpc or http)`);
+if (!['h2', 'node'].includes(argv['grpc-echo'])) throw new Error(`bad --grpc-echo: ${argv['grpc-echo']} (h2 or node)`);
 if (!['h2load', 'h2', 'grpcjs'].includes(argv['grpc-client'])) throw new Error(`bad --grpc-client: ${argv['grpc-client']} (h2load, h2 or grpcjs)`);
 
 const nproc = os.availableParallelism?.() ?? os.cpus().length;
@@ -470,6 +477,8 @@ async function runSuite(suite) {
     valueSize: Math.max(1, Number(argv['value-size']) || 64),
     grpcClient: argv['grpc-client'],
     grpcSessions: Math.max(1, Number(argv['grpc-sessions']) || 4),
+    grpcRate: Math.max(0, Number(argv['grpc-rate']) || 0),
+    grpcEcho: argv['grpc-echo'],
     resultsDir,
   };
   const { markdown, json } =

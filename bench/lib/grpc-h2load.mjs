@@ -12,16 +12,18 @@ import { summarize } from './paced.mjs';
 export const H2LOAD = '/usr/bin/h2load';
 
 /**
- * One closed-loop h2load run. Returns the grpc-load.mjs shape: { calls, errors, mismatches,
+ * One h2load run: closed loop, or paced at `rate` calls/s in all (h2load's --rps, split evenly
+ * over the sessions; a call waits for a free stream, so at most sessions × streams are in flight). Returns the grpc-load.mjs shape: { calls, errors, mismatches,
  * errorCodes, firstError, seconds, cps, p50, p90, p99, p999, max, mean, clientCpuUsPerCall }.
  */
-export async function h2loadUnary({ target, path, frame, sessions, streams, seconds, cpus = null, log = true }) {
+export async function h2loadUnary({ target, path, frame, sessions, streams, seconds, rate = 0, cpus = null, log = true }) {
   const dir = mkdtempSync(join(os.tmpdir(), 'capa-grpc-h2load-'));
   try {
     const body = join(dir, 'body.bin');
     const logFile = join(dir, 'h2load.log');
     writeFileSync(body, frame);
     const args = ['-c', String(sessions), '-m', String(streams), '-D', String(seconds), '-d', body];
+    if (rate > 0) args.push('--rps', String(Math.max(1, Math.round(rate / sessions))));
     args.push('-H', 'content-type: application/grpc', '-H', 'te: trailers');
     if (log) args.push('--log-file', logFile);
     args.push(`http://${target}${path}`);
