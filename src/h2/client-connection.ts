@@ -8,13 +8,16 @@
  * ids, request() → an H2ClientStream (write/end/reset, pause/resume, and the response through
  * onResponse/onData/onTrailers/onEnd/onAbort), flow control both ways with H2Stream's
  * backpressure contract (H2Connection), PING ACKs, the peer's MAX_CONCURRENT_STREAMS (streams
- * beyond it wait, in order, and open as others close), and GOAWAY: no new streams; those above
- * the peer's last-stream-id abort as REFUSED_STREAM (never processed, safe to retry), those
- * below finish, then the connection ends. Requests are encoded statelessly (encodeHeaders);
- * responses are decoded with the connection's HpackDecoder.
+ * beyond it wait, in order, and open as others close; at 0 the waiting ones abort as
+ * REFUSED_STREAM, never sent), and GOAWAY: no new streams; those above the peer's
+ * last-stream-id abort as REFUSED_STREAM (never processed, safe to retry), those below finish,
+ * then the connection ends. A malformed response (a bad head or trailers, DATA before the head)
+ * resets its stream with PROTOCOL_ERROR and aborts it as 'protocol'. Requests are encoded
+ * statelessly (encodeHeaders); responses are decoded with the connection's HpackDecoder.
  */
 import type { Socket } from 'node:net';
 import { ErrorCode, H2Connection, H2StreamBase, PREFACE, SETTINGS_MAX_CONCURRENT_STREAMS, type H2WindowSettings } from './connection.js';
+import { malformedResponse } from './fields.js';
 
 export { ErrorCode, type StreamAbort } from './connection.js';
 
@@ -28,14 +31,14 @@ export class H2ClientStream extends H2StreamBase {
    * it ended the stream (no body, no trailers). 1xx heads are skipped.
    */
   onResponse: ((headers: string[], endStream: boolean) => void) | null = null;
-  /** @internal A final response head arrived (a later header block is trailers). */
-  responded = false;
   /** @internal The request head, while the stream waits for a MAX_CONCURRENT_STREAMS slot. */
   queuedHead: Buffer | null = null;
   /** @internal */ queuedEnd = false;
 
   constructor(conn: H2ClientConnection, sendWindow: number) {
     super(0, conn as unknown as H2Connection<H2StreamBase>, sendWindow);
+    // Set once the final response head arrives; a later header block is trailers.
+    this.headReceived = false;
   }
 }
 
@@ -182,8 +185,21 @@ export class H2ClientConnection extends H2Connection<H2ClientStream> {
   protected override onSettings(flags: number, streamId: number, payload: Buffer): void {
     super.onSettings(flags, streamId, payload);
     if ((flags & 0x1) !== 0 || this.ended) return;
-    this.openWaiting();
+    if (this.peerMaxStreams === 0 && this.waiting.length > 0) {
+      // The peer takes no streams at all: the waiting ones would wait until it changes its mind
+      // (or for ever). They were never sent, so they are refused here, safe to send elsewhere.
+      this.refuseWaiting();
+      this.afterStreamClosed();
+    } else this.openWaiting();
     this.opts.onSettings?.();
+  }
+
+  /** Streams waiting for a slot abort as REFUSED_STREAM (never sent: a caller may retry them elsewhere). */
+  private refuseWaiting(): void {
+    for (const s of this.waiting.splice(0)) {
+      s.closed = true;
+      s.onAbort?.('reset', ErrorCode.REFUSED_STREAM);
+    }
   }
 
   protected isIdle(streamId: number): boolean {
@@ -194,10 +210,7 @@ export class H2ClientConnection extends H2Connection<H2ClientStream> {
     this.goingAway = true;
     // Streams the peer never processed: refused, so a caller may retry them elsewhere.
     for (const s of [...this.streams.values()]) if (s.id > lastStreamId) this.abort(s, 'reset', ErrorCode.REFUSED_STREAM);
-    for (const s of this.waiting.splice(0)) {
-      s.closed = true;
-      s.onAbort?.('reset', ErrorCode.REFUSED_STREAM);
-    }
+    this.refuseWaiting();
     this.opts.onGoAway?.(code);
     if (this.streams.size === 0) this.endSocket();
   }
@@ -213,10 +226,11 @@ export class H2ClientConnection extends H2Connection<H2ClientStream> {
       // A stream we reset or finished: the peer had not heard yet.
       return;
     }
-    if (s.responded) return this.onTrailerList(s, endStream, headers);
+    if (s.headReceived) return this.onTrailerList(s, endStream, headers);
     const status = statusOf(headers);
-    if (status === undefined) {
-      this.opts.onError?.(`stream ${streamId}: response without a valid :status`);
+    const bad = status === undefined ? 'no valid :status' : malformedResponse(headers);
+    if (status === undefined || bad !== null) {
+      this.opts.onError?.(`stream ${streamId}: malformed response: ${bad}`);
       return this.streamErrorOf(s);
     }
     if (status < 200) {
@@ -224,7 +238,7 @@ export class H2ClientConnection extends H2Connection<H2ClientStream> {
       if (endStream) this.streamErrorOf(s);
       return;
     }
-    s.responded = true;
+    s.headReceived = true;
     if (endStream) s.remoteEnded = true;
     s.onResponse?.(headers, endStream);
     if (endStream && !s.closed) this.remoteEnd(s);

@@ -10,9 +10,13 @@
  * pause() holds a stream's DATA and withholds its WINDOW_UPDATE until resume() delivers it (the
  * stream window is given back as data is delivered, the connection window as it arrives, so
  * one paused stream never stalls the others).
+ *
+ * end() right after a write() in the same tick sets END_STREAM on that DATA frame rather than
+ * sending an empty DATA frame after it (the frames of a tick are still unsent then).
  */
 import type { Socket } from 'node:net';
 import { HpackDecoder, HpackError } from './hpack.js';
+import { malformedTrailers } from './fields.js';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -52,8 +56,12 @@ const MAX_HEADER_BLOCK = 256 * 1024;
 /** Bytes queued in one tick past which write() asks the writer to wait for the flush. */
 const OUT_LIMIT = 256 * 1024;
 
-/** Why a stream ended without both sides completing it. */
-export type StreamAbort = 'reset' | 'connection';
+/**
+ * Why a stream ended without both sides completing it: the peer reset it, the connection went
+ * away, or the peer broke the protocol on it and we reset it (a stream error, RFC 9113 §5.4.2:
+ * e.g. a malformed response or trailers, DATA before the response head or after END_STREAM).
+ */
+export type StreamAbort = 'reset' | 'connection' | 'protocol';
 
 export interface H2WindowSettings {
   /** Our receive window per stream (default 1 MiB) and for the connection (default 16 MiB). */
@@ -80,6 +88,11 @@ export class H2StreamBase {
   onDrain: (() => void) | null = null;
 
   /** @internal */ remoteEnded = false;
+  /**
+   * @internal The peer's (final) head arrived, so DATA may follow (RFC 9113 §8.1). A server's
+   * streams open with their request head; a client's wait for the response.
+   */
+  headReceived = true;
   /** @internal */ localEnded = false;
   /** @internal */ headersSent = false;
   /** @internal */ sendWindow: number;
@@ -192,6 +205,13 @@ export abstract class H2Connection<S extends H2StreamBase> {
   /** Streams told to wait (write() returned false) only because the socket was backed up. */
   protected readonly drainWaiters = new Set<S>();
   protected flushScheduled = false;
+  /**
+   * The frame header of the last DATA frame queued this tick, and `out.length` right after its
+   * payload: while nothing was queued behind it, an end of the stream can ride on it as
+   * END_STREAM instead of an empty DATA frame of its own.
+   */
+  private lastData: Buffer | null = null;
+  private lastDataAt = 0;
 
   constructor(
     readonly socket: Socket,
@@ -297,6 +317,7 @@ export abstract class H2Connection<S extends H2StreamBase> {
     const out = this.out;
     this.out = [];
     this.outBytes = 0;
+    this.lastData = null;
     this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
     // Writers stopped by the tick's volume go on once the kernel took it; a backed-up socket
     // wakes them with 'drain' instead (a write taken at once never emits one).
@@ -385,7 +406,10 @@ export abstract class H2Connection<S extends H2StreamBase> {
     while (off < data.length) {
       const n = Math.min(data.length - off, s.sendWindow, this.connSendWindow, this.peerMaxFrame);
       if (n <= 0) return data.subarray(off);
-      this.queue(frameHeader(n, FrameType.DATA, 0, s.id), off === 0 && n === data.length ? data : data.subarray(off, off + n));
+      const head = frameHeader(n, FrameType.DATA, 0, s.id);
+      this.queue(head, off === 0 && n === data.length ? data : data.subarray(off, off + n));
+      this.lastData = head;
+      this.lastDataAt = this.out.length;
       s.sendWindow -= n;
       this.connSendWindow -= n;
       off += n;
@@ -400,7 +424,13 @@ export abstract class H2Connection<S extends H2StreamBase> {
       return;
     }
     if (trailers) this.headerFrames(s.id, trailers, true);
-    else this.queue(frameHeader(0, FrameType.DATA, FLAG_END_STREAM, s.id));
+    else {
+      const last = this.lastData;
+      // The stream's last DATA frame is still unsent and nothing is queued behind it: END_STREAM
+      // goes on that frame (one frame instead of two: a gRPC request's message and its end).
+      if (last !== null && this.lastDataAt === this.out.length && last.readUInt32BE(5) === s.id) last[4] |= FLAG_END_STREAM;
+      else this.queue(frameHeader(0, FrameType.DATA, FLAG_END_STREAM, s.id));
+    }
     this.localEnd(s);
   }
 
@@ -471,10 +501,10 @@ export abstract class H2Connection<S extends H2StreamBase> {
     }
   }
 
-  /** A stream error of the peer's making: RST_STREAM, and the handler hears of it. */
+  /** A stream error of the peer's making: RST_STREAM, and the handler hears of it ('protocol'). */
   protected streamError(s: S, code: number): void {
     this.rstUnknown(s.id, code);
-    this.abort(s, 'reset', code);
+    this.abort(s, 'protocol', code);
     this.afterStreamClosed();
   }
 
@@ -664,9 +694,16 @@ export abstract class H2Connection<S extends H2StreamBase> {
     const s = this.streams.get(streamId);
     if (!s || s.remoteEnded) {
       if (this.isIdle(streamId)) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream');
-      // A stream we finished or reset: tell the client it is closed, once it sends more.
+      // A stream we finished or reset: tell the peer it is closed, once it sends more.
       if (!s) this.rstUnknown(streamId, ErrorCode.STREAM_CLOSED);
+      // DATA after the peer's END_STREAM (half-closed remote): a stream error (RFC 9113 §5.1).
+      else this.streamError(s, ErrorCode.STREAM_CLOSED);
       return;
+    }
+    if (!s.headReceived) {
+      // DATA before the response head: a malformed response (RFC 9113 §8.1), a stream error.
+      this.hooks.onError?.(`stream ${streamId}: DATA before the response HEADERS`);
+      return this.streamError(s, ErrorCode.PROTOCOL_ERROR);
     }
     const data = this.unpad(flags, payload, false);
     if (!data) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'DATA padding longer than the frame');
@@ -766,9 +803,18 @@ export abstract class H2Connection<S extends H2StreamBase> {
     this.onHeaderList(streamId, (flags & FLAG_END_STREAM) !== 0, headers);
   }
 
-  /** A header block on an open stream whose head was already seen: trailers, which must end it. */
+  /**
+   * A header block on an open stream whose head was already seen: trailers, which must end it
+   * and hold no pseudo-header or malformed field; otherwise the stream (only) is reset (RFC 9113
+   * §8.1, §5.1).
+   */
   protected onTrailerList(s: S, endStream: boolean, headers: string[]): void {
-    if (s.remoteEnded || !endStream) return this.connectionError(ErrorCode.PROTOCOL_ERROR, 'a second HEADERS without END_STREAM');
+    if (s.remoteEnded) return this.streamError(s, ErrorCode.STREAM_CLOSED);
+    const bad = endStream ? malformedTrailers(headers) : 'a second HEADERS without END_STREAM';
+    if (bad !== null) {
+      this.hooks.onError?.(`stream ${s.id}: malformed trailers: ${bad}`);
+      return this.streamError(s, ErrorCode.PROTOCOL_ERROR);
+    }
     s.remoteEnded = true;
     this.remoteEnd(s, headers);
   }

@@ -41,6 +41,8 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
   readonly rt: ListenerRuntime;
   readonly cfg: HttpListenerConfig;
   requestEnded: boolean;
+  /** The request's trailers (HTTP/2 trailers, an HTTP/1.1 chunked trailer section), once they came. */
+  requestTrailers: HeaderMap | null = null;
 
   protected route: CompiledRoute<RouteData> | null = null;
   protected chain: ReducedChain;
@@ -233,6 +235,12 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
     }
   }
 
+  /** The request's trailers, just before onRequestEnd: the router sends them after the body. */
+  onRequestTrailers(trailers: HeaderMap): void {
+    if (this.done || this.requestEnded) return;
+    this.requestTrailers = trailers;
+  }
+
   onRequestEnd(): void {
     // END_STREAM on the headers / no body: the request was complete from the start.
     if (this.requestEnded) return;
@@ -273,10 +281,13 @@ export abstract class ChainStream implements HttpStream, RouterCallbacks {
     else this.reset('DT');
   }
 
-  /** The downstream went away (connection closed, RST_STREAM) before the exchange completed. */
-  onDownstreamReset(): void {
+  /**
+   * The downstream went away (connection closed, RST_STREAM) before the exchange completed;
+   * `flag` DPE when we reset it for breaking the protocol (e.g. malformed HTTP/2 trailers).
+   */
+  onDownstreamReset(flag = 'DC'): void {
     if (this.done) return;
-    addResponseFlag(this.info, 'DC');
+    addResponseFlag(this.info, flag);
     this.router?.abort();
     this.router = null;
     this.complete();

@@ -22,13 +22,16 @@ import { NOT_FORWARDED, IDEMPOTENT_METHODS } from './hop-by-hop.js';
 import { applyMutations } from './chain-stream.js';
 import type { ListenerRuntime } from './listener-runtime.js';
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { h2RequestHeaders } from '../http2/headers.js';
+import { h2RequestHeaders, isTrailerSafe } from '../http2/headers.js';
+import { LAST_CHUNK, lastChunkWithTrailers } from '../http1/index.js';
 import type { H2UpstreamHandler, H2UpstreamRequest } from '../http2/upstream-pool.js';
 
 export interface RouterCallbacks {
   readonly info: StreamInfo;
   readonly head: RequestHead;
   readonly requestHeaders: HeaderMap;
+  /** The request's trailers (set before the body ends): forwarded after the body. */
+  readonly requestTrailers: HeaderMap | null;
   readonly method: string;
   readonly path: string;
   readonly authority: string;
@@ -192,7 +195,11 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     }
     if (this.ended && !this.endWritten) {
       this.endWritten = true;
-      if (this.chunkedUp) ok = conn.write('0\r\n\r\n');
+      // Trailers travel only in a chunked body (Envoy drops them for HTTP/1 otherwise).
+      if (this.chunkedUp) {
+        const t = this.s.requestTrailers;
+        ok = conn.write(t === null ? LAST_CHUNK : lastChunkWithTrailers(t, isTrailerSafe));
+      }
     }
     if (!ok) {
       this.pauseDownstream?.();
@@ -211,7 +218,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     }
     if (this.ended && !this.endWritten) {
       this.endWritten = true;
-      req.end();
+      req.end(this.s.requestTrailers);
     }
     if (!ok) {
       this.pauseDownstream?.();
@@ -290,7 +297,7 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
     this.attemptStart = performance.now();
     const r = this.action.retry;
     if (r !== null && r.perTryTimeoutMs > 0) this.tryTimer = setTimeout(() => this.onTryTimeout(), r.perTryTimeoutMs);
-    const endStream = this.ended && this.bodyBytes === 0;
+    const endStream = this.ended && this.bodyBytes === 0 && this.s.requestTrailers === null;
     if (endStream) this.endWritten = true;
     this.h2 = cluster.h2Pool(host).request(this.h2Headers!, endStream, this);
     if (!endStream) this.flushBody();

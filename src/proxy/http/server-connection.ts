@@ -139,6 +139,7 @@ export class ServerConnection implements Downstream {
           }
           if (!dec.done) return;
           this.decoder = null;
+          if (dec.trailers !== null) stream.onRequestTrailers(dec.trailers);
         } else {
           const n = Math.min(this.remaining, d.length - off);
           this.remaining -= n;

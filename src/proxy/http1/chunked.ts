@@ -1,6 +1,6 @@
 /**
  * Chunked transfer coding (RFC 9112 §7.1): a byte-level decoder for bodies read off a socket and
- * the three pieces an encoder needs. The decoder never copies chunk data: `onData` gets subarrays
+ * the pieces an encoder needs (with the last chunk's trailer section). The decoder never copies chunk data: `onData` gets subarrays
  * of the buffers pushed in. It stops right after the message's final CRLF, so pipelined bytes stay
  * with the caller.
  *
@@ -14,6 +14,26 @@ import { CR, LF, MAX_BODY, QDTEXT, TOKEN, describeByte } from './syntax.js';
 
 export const CHUNK_END = '\r\n';
 export const LAST_CHUNK = '0\r\n\r\n';
+
+/**
+ * The last chunk with a trailer section: `0\r\n`, a `name: value\r\n` line for each field
+ * `keep` accepts, `\r\n`. Fields that are not valid HTTP/1.1 (a name that is not a token, CR,
+ * LF or NUL in the value) are left out: trailers from HTTP/2 were checked already, this only
+ * keeps anything else from splitting the message.
+ */
+export function lastChunkWithTrailers(trailers: HeaderMap, keep: (name: string) => boolean): string {
+  const kv = trailers.kv;
+  let out = '0\r\n';
+  next: for (let i = 0; i < kv.length; i += 2) {
+    const name = kv[i]!;
+    const value = kv[i + 1]!;
+    if (name.length === 0 || !keep(name)) continue;
+    for (let k = 0; k < name.length; k++) if (!(TOKEN[name.charCodeAt(k)]! > 0)) continue next;
+    if (value.indexOf('\r') !== -1 || value.indexOf('\n') !== -1 || value.indexOf('\0') !== -1) continue;
+    out += name + ': ' + value + '\r\n';
+  }
+  return out + '\r\n';
+}
 
 /** `${len in hex}\r\n`, the line that precedes `len` bytes of chunk data. */
 export function encodeChunkHeader(len: number): string {

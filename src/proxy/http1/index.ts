@@ -9,5 +9,5 @@ export {
   type RequestHeadErrorCode,
   type ResponseHeadErrorCode,
 } from './head-result.js';
-export { ChunkedDecoder, encodeChunkHeader, CHUNK_END, LAST_CHUNK } from './chunked.js';
+export { ChunkedDecoder, encodeChunkHeader, lastChunkWithTrailers, CHUNK_END, LAST_CHUNK } from './chunked.js';
 export { serializeRequestHead, serializeResponseHead, STATUS_TEXT } from './serialize.js';

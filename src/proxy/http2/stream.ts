@@ -2,8 +2,9 @@
  * Http2Stream: one HTTP/2 stream on a downstream h2c session, taken through the same machinery
  * as an HTTP/1.1 request (ProxyStream): route match, the reduced filter chain, the Router (which
  * forwards to HTTP/1.1 or HTTP/2 upstreams per cluster), StreamInfo and local replies. gRPC
- * requests get trailers-only local replies (`grpc-status`, `grpc-message`); trailers from the
- * upstream are passed on; a failure after the response started resets this stream only.
+ * requests get trailers-only local replies (`grpc-status`, `grpc-message`); trailers are passed
+ * on both ways (the client's to the router, the upstream's to the client); a failure after the
+ * response started resets this stream only.
  * The chain handling is ChainStream's (shared with the HTTP/1.1 ProxyStream); this class owns the
  * h2 wire: respond / trailers / RST_STREAM and per-stream flow control.
  */
@@ -17,7 +18,7 @@ import type { ListenerRuntime, OriginalDestination } from '../http/listener-runt
 import { ChainStream, EMPTY, grpcLocalReplyHeaders, httpToGrpc } from '../http/chain-stream.js';
 import type { Router } from '../http/router.js';
 import { httpDate } from '../http/date-cache.js';
-import { h2ResponseBlock, h2TrailersBlock, synthRequestHead } from './headers.js';
+import { h2ResponseBlock, h2TrailersBlock, headerMapFromRaw, synthRequestHead } from './headers.js';
 
 /** The downstream connection as an h2 stream sees it: plain data. */
 export interface H2ConnectionInfo {
@@ -41,7 +42,8 @@ export class Http2Stream extends ChainStream {
     this.h2 = h2;
     h2.onData = (c) => this.onRequestData(c);
     h2.onEnd = () => this.onRequestEnd();
-    h2.onAbort = () => this.onDownstreamReset();
+    h2.onTrailers = (t) => this.onRequestTrailers(headerMapFromRaw(t));
+    h2.onAbort = (why) => this.onDownstreamReset(why === 'protocol' ? 'DPE' : 'DC');
     h2.onDrain = () => this.resumeUpstream();
   }
 

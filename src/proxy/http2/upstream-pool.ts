@@ -1,9 +1,14 @@
 /**
  * HTTP/2 (h2c, prior knowledge) sessions to one upstream host. One session multiplexes many
  * streams; a new session opens only when every live one is at the peer's
- * SETTINGS_MAX_CONCURRENT_STREAMS (and the cluster's maxConnections allows it). A session that
- * received GOAWAY, closed, or reached maxRequestsPerConnection takes no new streams; its streams
- * in flight finish. RST_STREAM on one stream fails that request only.
+ * SETTINGS_MAX_CONCURRENT_STREAMS (and the cluster's maxConnections allows it); when none may
+ * open, the stream queues on the least busy session. A session that received GOAWAY, closed, or
+ * reached maxRequestsPerConnection takes no new streams; its streams in flight finish.
+ * RST_STREAM on one stream fails that request only.
+ *
+ * A peer that announces MAX_CONCURRENT_STREAMS 0 takes no streams at all: its session gets none
+ * (and closes once idle), and a stream that no session can take and no new connection may
+ * carry fails at once — UO, "refuses new streams" — instead of waiting for the route timeout.
  *
  * The request side is a narrow object (write/end/abort/pause/resume); the response goes to an
  * H2UpstreamHandler, never to the Router itself.
@@ -17,7 +22,7 @@ import type { Host } from '../cluster/host.js';
 import type { PoolOptions } from '../upstream/pool.js';
 import { H2ClientConnection, ErrorCode, type H2ClientStream, type StreamAbort } from '../../h2/client-connection.js';
 import { encodeHeaders } from '../../h2/hpack.js';
-import { headerMapFromRaw, synthResponseHead } from './headers.js';
+import { h2TrailersBlock, headerMapFromRaw, synthResponseHead } from './headers.js';
 
 export interface H2UpstreamHandler {
   onResponseHead(head: ResponseHead): void;
@@ -53,6 +58,17 @@ function requestBlock(headers: OutgoingHttpHeaders): Buffer {
     else pairs.push([k, String(v)]);
   }
   return encodeHeaders(pairs);
+}
+
+/** The session's peer takes no streams (it announced SETTINGS_MAX_CONCURRENT_STREAMS 0). */
+function refusing(e: SessionEntry): boolean {
+  return e.conn.peerMaxStreams === 0;
+}
+
+/** The name of an HTTP/2 error code, for messages. */
+function codeName(code: number): string {
+  for (const k of Object.keys(ErrorCode) as (keyof typeof ErrorCode)[]) if (ErrorCode[k] === code) return k;
+  return `code ${code}`;
 }
 
 /** The `:status` of a decoded response head (0 when absent). */
@@ -159,8 +175,18 @@ export class H2UpstreamRequest {
       this.fail(new CapaError('CAPA_ERR_UPSTREAM_CONNECT', `upstream connect error: ${e.failure || 'HTTP/2 session closed before it connected'}`));
       return;
     }
-    const what = why === 'reset' ? `upstream reset the HTTP/2 stream (code ${code})` : 'upstream HTTP/2 connection closed';
-    this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `${what}${this.headReceived ? ' in the middle of the response' : ' before the response head'}`));
+    const when = this.headReceived ? ' in the middle of the response' : ' before the response head';
+    if (why === 'protocol') {
+      // We reset the stream: the upstream broke HTTP/2 on it (e.g. DATA before HEADERS).
+      this.fail(new CapaError('CAPA_ERR_UPSTREAM_PROTOCOL', `upstream sent a malformed HTTP/2 response; stream reset with ${codeName(code)}${when}`));
+      return;
+    }
+    if (why === 'reset' && code === ErrorCode.REFUSED_STREAM && !this.headReceived && refusing(e)) {
+      this.fail(new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `upstream ${this.pool?.host.key ?? ''} refuses new HTTP/2 streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)`));
+      return;
+    }
+    const what = why === 'reset' ? `upstream reset the HTTP/2 stream (${codeName(code)})` : 'upstream HTTP/2 connection closed';
+    this.fail(new CapaError('CAPA_ERR_UPSTREAM_RESET', `${what}${when}`));
   }
 
   /** @internal */
@@ -181,9 +207,12 @@ export class H2UpstreamRequest {
     return s.write(chunk);
   }
 
-  end(): void {
+  /** Ends the request: with `trailers` as a trailers HEADERS frame (END_STREAM) when any are left after filtering. */
+  end(trailers: HeaderMap | null = null): void {
     const s = this.stream;
-    if (s !== null && !s.closed && !s.localEnded) s.end();
+    if (s === null || s.closed || s.localEnded) return;
+    const block = trailers === null ? null : h2TrailersBlock(trailers);
+    s.end(block !== null && block.length > 0 ? block : undefined);
   }
 
   onceDrain(cb: () => void): void {
@@ -239,9 +268,12 @@ export class H2HostPool {
     if (e === null) {
       const res = this.opts.resources;
       if (!this.closed) res.overflowCx++;
+      const limit = `cluster connection limit (maxConnections ${res.limits.maxConnections}) reached`;
       const err = this.closed
         ? new CapaError('CAPA_ERR_UPSTREAM_CONNECT', 'cluster was removed')
-        : new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `cluster connection limit (maxConnections ${res.limits.maxConnections}) reached`);
+        : this.sessions.some(refusing)
+          ? new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', `upstream ${this.host.key} refuses new HTTP/2 streams (SETTINGS_MAX_CONCURRENT_STREAMS 0) and the ${limit}`)
+          : new CapaError('CAPA_ERR_UPSTREAM_OVERFLOW', limit);
       return new H2UpstreamRequest(null, null, handler, method, null, err);
     }
     let stream: H2ClientStream;
@@ -259,17 +291,19 @@ export class H2HostPool {
     return new H2UpstreamRequest(stream, e, handler, method, this);
   }
 
+  /** A session with room; else a new one if the cluster allows; else the least busy to queue on; null if none can take streams. */
   private pick(): SessionEntry | null {
     let best: SessionEntry | null = null;
     for (const e of this.sessions) {
       if (!e.usable || !e.conn.usable) continue;
       const limit = e.settled ? e.conn.peerMaxStreams : DEFAULT_MAX_STREAMS;
       if (e.active < limit) return e;
-      if (best === null || e.active < best.active) best = e;
+      // A peer at MAX_CONCURRENT_STREAMS 0 frees no slot by finishing streams: never queue there.
+      if (limit > 0 && (best === null || e.active < best.active)) best = e;
     }
     const res = this.opts.resources;
     if (res.cxActive < res.limits.maxConnections) return this.connect();
-    // Every session is full and no new one may open: the connection queues the stream until one ends.
+    // Every session is busy and no new one may open: the connection queues the stream until one ends.
     return best;
   }
 
@@ -289,7 +323,10 @@ export class H2HostPool {
     });
     const conn = new H2ClientConnection(socket, {
       onSettings: () => {
-        if (e !== null) e.settled = true;
+        if (e === null) return;
+        e.settled = true;
+        // Takes no streams and carries none: close it, so it does not hold a connection slot.
+        if (e.active === 0 && refusing(e)) this.retire(e);
       },
       onGoAway: () => {
         if (e !== null) e.usable = false;
@@ -335,7 +372,7 @@ export class H2HostPool {
   released(e: SessionEntry): void {
     e.active--;
     if (e.active > 0) return;
-    if (!e.usable || this.closed) this.retire(e);
+    if (!e.usable || this.closed || refusing(e)) this.retire(e);
     // An idle session must not keep the process alive.
     else if (!e.conn.socket.destroyed) e.conn.socket.unref();
   }

@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import { H2ServerConnection, PREFACE, encodeHeaders, malformedRequest, type H2Stream } from '../../../src/h2/server-connection.js';
+import { END_STREAM, T, frame as h2frame, headersFrame, rawH2Client, rstCode, type Frame } from '../../helpers/h2-raw.js';
+import { waitFor } from '../../helpers/http.js';
 
 interface Harness {
   port: number;
@@ -329,6 +331,20 @@ describe('malformedRequest (RFC 9113 §8.2, §8.3.1)', () => {
     expect(malformedRequest([...ok, 'x-a', 'b\r\nx-smuggled: 1'])).toMatch(/CR, LF or NUL/);
   });
 
+  it('refuses names and pseudo-headers that would split an HTTP/1.1 head on the next hop (CR, LF, space, colon; a non-token method)', () => {
+    expect(malformedRequest([...ok, 'x-a\r\nx-smuggled', '1'])).toMatch(/invalid character/);
+    expect(malformedRequest([...ok, 'x a', '1'])).toMatch(/invalid character/);
+    expect(malformedRequest([...ok, 'x:a', '1'])).toMatch(/invalid character/);
+    expect(malformedRequest([...ok, 'x-\u00e9', '1'])).toMatch(/invalid character/);
+    expect(malformedRequest([...ok, '', '1'])).toMatch(/empty header name/);
+    expect(malformedRequest([':method', 'GET', ':scheme', 'http', ':path', '/a HTTP/1.1\r\nx-smuggled: 1'])).toMatch(/:path holds/);
+    expect(malformedRequest([':method', 'GET', ':scheme', 'http', ':path', '/a b'])).toMatch(/:path holds/);
+    expect(malformedRequest([':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'a\r\nx: 1'])).toMatch(/:authority holds/);
+    expect(malformedRequest([':method', 'GE T', ':scheme', 'http', ':path', '/'])).toMatch(/:method holds/);
+    expect(malformedRequest([':method', '', ':scheme', 'http', ':path', '/'])).toMatch(/:method holds/);
+    expect(malformedRequest([':method', 'GET', ':scheme', 'http', ':path', '/%20?q=\u00e9', ':authority', 'a.b:80'])).toBeNull();
+  });
+
   it('a connection answers a malformed request with RST_STREAM PROTOCOL_ERROR and serves the next one', async () => {
     const seen: string[] = [];
     const server = net.createServer((sock) => {
@@ -372,5 +388,68 @@ describe('malformedRequest (RFC 9113 §8.2, §8.3.1)', () => {
     expect(got).toContainEqual({ type: 3, stream: 1, code: 1 }); // RST_STREAM PROTOCOL_ERROR
     expect(got.some((f) => f.type === 1 && f.stream === 3)).toBe(true); // the next request is answered
     expect(seen).toEqual(['/b']);
+  });
+
+  it('write() and end() in the same tick send one DATA frame with END_STREAM', async () => {
+    const h = await serve((s) => {
+      s.respond(OK);
+      s.write(Buffer.from('abc'));
+      s.end();
+    });
+    const c = await rawH2Client(h.port, [headersFrame(1, [[':method', 'GET'], [':scheme', 'http'], [':path', '/']], true)]);
+    await waitFor(() => c.on(1).some((f) => (f.flags & END_STREAM) !== 0), 2000, 5);
+    expect(c.on(1).map((f) => [f.type, f.payload.length, f.flags & END_STREAM])).toEqual([
+      [T.HEADERS, expect.any(Number), 0],
+      [T.DATA, 3, END_STREAM],
+    ]);
+    c.socket.destroy();
+  });
+
+  it('resets only the stream on malformed trailers (PROTOCOL_ERROR) and on DATA after END_STREAM (STREAM_CLOSED); well-formed trailers reach onTrailers', async () => {
+    const aborts = new Map<number, [string, number]>();
+    let trailers: string[] | null = null;
+    const h = await serve((s) => {
+      s.onAbort = (why, code) => aborts.set(s.id, [why, code]);
+      s.onTrailers = (t) => (trailers = t);
+      if (s.header(':path') === '/ok') s.onEnd = () => s.respond(OK, true);
+    });
+    const post = (id: number, path: string): Buffer => headersFrame(id, [[':method', 'POST'], [':scheme', 'http'], [':path', path]], false);
+    const c = await rawH2Client(h.port, [
+      post(1, '/pseudo'),
+      h2frame(T.DATA, 0, 1, Buffer.from('x')),
+      headersFrame(1, [[':path', '/x']], true),
+      post(3, '/crlf'),
+      headersFrame(3, [['x-t', 'a\r\nb']], true),
+      post(5, '/no-end'),
+      headersFrame(5, [['x-t', '1']], false),
+      headersFrame(7, [[':method', 'GET'], [':scheme', 'http'], [':path', '/half-closed']], true),
+      h2frame(T.DATA, 0, 7, Buffer.from('late')),
+      post(9, '/ok'),
+      h2frame(T.DATA, 0, 9, Buffer.from('body')),
+      headersFrame(9, [['x-sum', '1']], true),
+    ]);
+    await waitFor(() => c.on(9).some((f) => f.type === T.HEADERS), 2000, 5);
+    const rst = (id: number): number | undefined => {
+      const f = c.on(id).find((x: Frame) => x.type === T.RST_STREAM);
+      return f === undefined ? undefined : rstCode(f);
+    };
+    expect([rst(1), rst(3), rst(5), rst(7), rst(9)]).toEqual([1, 1, 1, 5, undefined]);
+    expect([...aborts.entries()].sort((a, b) => a[0] - b[0])).toEqual([
+      [1, ['protocol', 1]],
+      [3, ['protocol', 1]],
+      [5, ['protocol', 1]],
+      [7, ['protocol', 5]],
+    ]);
+    expect(trailers).toEqual(['x-sum', '1']);
+    expect(c.frames.some((f) => f.type === T.GOAWAY)).toBe(false);
+    c.socket.destroy();
+  });
+
+  it('DATA on a stream that was never opened (no HEADERS yet) is a connection error: GOAWAY PROTOCOL_ERROR', async () => {
+    const h = await serve(() => undefined);
+    const c = await rawH2Client(h.port, [h2frame(T.DATA, 0, 1, Buffer.from('no head'))]);
+    await waitFor(() => c.frames.some((f) => f.type === T.GOAWAY), 2000, 5);
+    expect(c.frames.find((f) => f.type === T.GOAWAY)!.payload.readUInt32BE(4)).toBe(1);
+    expect(h.streams.length).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CHUNK_END, ChunkedDecoder, LAST_CHUNK, encodeChunkHeader } from '../../../../src/proxy/http1/index.js';
+import { CHUNK_END, ChunkedDecoder, LAST_CHUNK, encodeChunkHeader, lastChunkWithTrailers } from '../../../../src/proxy/http1/index.js';
+import { HeaderMap } from '../../../../src/proxy/headers.js';
 
 interface Outcome {
   data: string;
@@ -156,5 +157,13 @@ describe('ChunkedDecoder', () => {
     const payload = 'x'.repeat(300);
     const wire = encodeChunkHeader(300) + payload + CHUNK_END + LAST_CHUNK;
     expect(feed([Buffer.from(wire)])).toMatchObject({ data: payload, done: true, consumed: wire.length });
+  });
+
+  it('lastChunkWithTrailers writes the fields `keep` accepts, leaves out ones that are not valid HTTP/1.1, and the decoder reads them back', () => {
+    const t = new HeaderMap(['x-checksum', 'abc', 'content-length', '9', 'x-bad name', '1', 'x-split', 'a\r\nx-injected: 1', 'x-count', '2']);
+    const wire = lastChunkWithTrailers(t, (n) => n !== 'content-length');
+    expect(wire).toBe('0\r\nx-checksum: abc\r\nx-count: 2\r\n\r\n');
+    expect(feed([Buffer.from('3\r\nabc\r\n' + wire)])).toMatchObject({ data: 'abc', done: true, trailers: ['x-checksum', 'abc', 'x-count', '2'] });
+    expect(lastChunkWithTrailers(new HeaderMap(), () => true)).toBe(LAST_CHUNK);
   });
 });
