@@ -31,6 +31,9 @@ export const ERROR_CATALOG = {
   CAPA_ERR_NOT_IMPLEMENTED: { status: 501, flag: 'DPE', grpcStatus: 12, details: 'capa_err_not_implemented', summary: 'the request uses a feature the proxy does not support' },
   CAPA_ERR_FILTER_FAILED: { status: 500, flag: 'FF', grpcStatus: 13, details: 'filter_failed', summary: 'a filter failed while handling the request' },
   CAPA_ERR_DOWNSTREAM_RESET: { status: 499, flag: 'DC', grpcStatus: 1, details: 'capa_err_downstream_reset', summary: 'the downstream closed the connection before the response completed' },
+  CAPA_ERR_DNS_RESOLUTION: { status: 503, flag: 'DF', grpcStatus: 14, details: 'dns_resolution_failure', summary: 'the dynamic forward proxy could not resolve the host name' },
+  /** Envoy sets no response flag for this local reply (proxy_filter.cc), so neither do we. */
+  CAPA_ERR_DNS_CACHE_OVERFLOW: { status: 503, flag: '', grpcStatus: 14, details: 'dns_cache_overflow', summary: 'the DNS cache holds maxHosts names; a new one is refused' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -3,29 +3,28 @@
  * internal listener the runtime sends invocations through, and explicit app id → cluster
  * mappings). compile-invocation.ts turns them into clusters, a route configuration and a listener.
  *
- * App ids are known in advance: a STRICT_DNS cluster per app id cannot be made up for an id seen
- * only at request time, so DNS name resolution lists its app ids (`nameResolution.dns.apps`).
+ * Both sections are optional, and whether they are written matters: service invocation (its
+ * listener, and the runtime gRPC API that starts with it) is on only when the configuration has
+ * one of them or lists an app id. With `type: dns` every app id resolves on demand (a dynamic
+ * forward proxy cluster); the ids listed in `dns.apps` get their own STRICT_DNS clusters.
  */
 import { z } from 'zod';
 import { durationMs, describe } from './units.js';
-import { list, nonEmpty, port, portOrZero } from './schema-common.js';
+import { int, list, nonEmpty, port, portOrZero } from './schema-common.js';
 import { retryPolicy } from './schema-routes.js';
+import { APP_ID_RULE, isValidAppId } from './app-id.js';
 
 /** Default port of the internal invocation listener (next to Istio's 15001/15006). */
 export const DEFAULT_INVOCATION_PORT = 15007;
 export const DEFAULT_DNS_TEMPLATE = '{appId}.{namespace}.svc.cluster.local';
 
-/**
- * Dapr app ids: letters, digits, '-' and '_'. No dot: Dapr reads `app.namespace` as a namespaced
- * id, and the id is the Host the internal listener routes on.
- */
-const APP_ID = /^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$/;
-export function isValidAppId(s: string): boolean {
-  return APP_ID.test(s);
-}
+/** Envoy's dns_cache_config defaults: host_ttl 5m, max_hosts 1024. */
+export const DEFAULT_DNS_HOST_TTL_MS = 300_000;
+export const DEFAULT_DNS_MAX_HOSTS = 1024;
 
+/** `app` or Dapr's `app.namespace` (src/config/app-id.ts). */
 export const appId = nonEmpty.superRefine((s, ctx) => {
-  if (!APP_ID.test(s)) ctx.addIssue({ code: 'custom', message: `invalid app id ${describe(s)}: use letters, digits, '-' and '_' (no dots)` });
+  if (!isValidAppId(s)) ctx.addIssue({ code: 'custom', message: `invalid app id ${describe(s)}: ${APP_ID_RULE}` });
 });
 
 const PLACEHOLDER = /\{([^}]*)\}/g;
@@ -45,8 +44,13 @@ const nameResolution = z
       .strictObject({
         template: dnsTemplate.default(DEFAULT_DNS_TEMPLATE),
         port: port.default(80),
+        /** Re-resolution interval of the STRICT_DNS clusters and of the on-demand DNS cache. */
         refreshRate: durationMs.default(5000),
-        /** App ids resolved through the template. */
+        /** On-demand resolution (app ids not listed anywhere): names unused this long leave the DNS cache. */
+        hostTtl: durationMs.pipe(z.number().min(1, { error: 'must be greater than 0' })).default(DEFAULT_DNS_HOST_TTL_MS),
+        /** On-demand resolution: at most this many names cached; a new one beyond is refused (503). */
+        maxHosts: int(1, 1_000_000, 'a host count').default(DEFAULT_DNS_MAX_HOSTS),
+        /** App ids with a STRICT_DNS cluster of their own (resolved through the template). */
         apps: list(appId).default([]),
       })
       .prefault({}),
@@ -76,5 +80,10 @@ const invocation = z.strictObject({
 });
 export type ParsedInvocation = z.output<typeof invocation>;
 
-export const nameResolutionSchema = nameResolution.prefault({});
-export const invocationSchema = invocation.prefault({});
+/** undefined when the configuration has no such section (an empty `nameResolution:` is one, with the defaults). */
+export const nameResolutionSchema = z.preprocess((v) => (v === null ? {} : v), nameResolution).optional();
+export const invocationSchema = z.preprocess((v) => (v === null ? {} : v), invocation).optional();
+
+/** The settings of an absent section. */
+export const DEFAULT_NAME_RESOLUTION: ParsedNameResolution = nameResolution.parse({});
+export const DEFAULT_INVOCATION: ParsedInvocation = invocation.parse({});

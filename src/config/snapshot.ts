@@ -141,12 +141,17 @@ export interface SecretRef {
 
 /** What the Invoker needs to know; the routing itself is in the listener and route config named `listener`. */
 export interface InvocationSettings {
-  /** Name of the internal OUTBOUND listener on 127.0.0.1; '' when no app id is configured (no listener). */
+  /** Name of the internal OUTBOUND listener on 127.0.0.1; '' when service invocation is off (no listener). */
   readonly listener: string;
   /** Default route timeout of an app id. */
   readonly timeoutMs: number;
-  /** Routable app ids, in config order. */
+  /** Listed app ids, in config order. */
   readonly apps: readonly InvocationAppSpec[];
+  /**
+   * The dynamic forward proxy cluster (`invoke|*`) that app ids listed nowhere are routed to
+   * (`nameResolution.type: dns`); '' when unlisted app ids are unknown (`type: static`).
+   */
+  readonly onDemandCluster: string;
 }
 
 export interface InvocationAppSpec {
@@ -342,7 +347,11 @@ export interface DirectResponseActionSpec {
 
 // === Clusters ===
 
-export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST' | 'EDS';
+/**
+ * DYNAMIC_FORWARD_PROXY (Envoy's `envoy.clusters.dynamic_forward_proxy`): hosts are made on first
+ * use from the request's Host, through a DNS cache (src/proxy/cluster/dynamic-forward-proxy.ts).
+ */
+export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'ORIGINAL_DST' | 'EDS' | 'DYNAMIC_FORWARD_PROXY';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV' | 'CLUSTER_PROVIDED';
 
 export interface ClusterSpec {
@@ -355,7 +364,7 @@ export interface ClusterSpec {
    * with (Envoy use_downstream_protocol_config; Istio's passthrough clusters).
    */
   readonly protocol: 'http1' | 'http2' | 'downstream';
-  /** STRICT_DNS re-resolution interval. */
+  /** STRICT_DNS / DYNAMIC_FORWARD_PROXY re-resolution interval. */
   readonly dnsRefreshRateMs: number;
   readonly dnsLookupFamily: 'V4_ONLY' | 'V6_ONLY' | 'AUTO' | 'V4_PREFERRED' | 'ALL';
   readonly ringHash: { readonly minimumRingSize: number; readonly maximumRingSize: number };
@@ -373,6 +382,25 @@ export interface ClusterSpec {
   readonly upstreamBindAddress: string;
   /** Envoy outlier_detection (passive health checking); null when the cluster has none. */
   readonly outlierDetection: OutlierDetectionSpec | null;
+  /** Only on DYNAMIC_FORWARD_PROXY clusters: how a request's Host becomes a DNS name, and the DNS cache. */
+  readonly dynamicForwardProxy?: DynamicForwardProxySpec;
+}
+
+/**
+ * Envoy's dynamic forward proxy ClusterConfig + DnsCacheConfig, for service invocation: the Host
+ * of a request is an app id, `app` or Dapr's `app.namespace`, and the host to connect to is
+ * `nameTemplate` with `{appId}` and `{namespace}` (`defaultNamespace` for the short form)
+ * resolved by DNS, on `port`. Resolutions are cached (refreshed every `dnsRefreshRateMs` of the
+ * cluster), at most `maxHosts` names at once; a name unused for `hostTtlMs` is dropped.
+ */
+export interface DynamicForwardProxySpec {
+  readonly nameTemplate: string;
+  readonly defaultNamespace: string;
+  readonly port: number;
+  /** Envoy dns_cache_config.host_ttl (default 5m). */
+  readonly hostTtlMs: number;
+  /** Envoy dns_cache_config.max_hosts (default 1024). */
+  readonly maxHosts: number;
 }
 
 /** Envoy OutlierDetection, the consecutive-error subset (see src/proxy/cluster/outlier.ts). */

@@ -22,13 +22,17 @@ export function serviceFromHost(host: string): ServiceLabels {
   return { host, name: host, namespace: '' };
 }
 
-/** The service a cluster stands for, or null when the name carries none (then Istio falls back to the Host header). */
+/**
+ * The service a cluster stands for, or null when the name carries none (then Istio falls back to
+ * the Host header). A wildcard (`outbound|443||*.example.com`, the invocation's dynamic forward
+ * proxy `invoke|*`) stands for many services, so the Host says which one.
+ */
 export function serviceFromCluster(cluster: string): ServiceLabels | null {
   if (NO_SERVICE_CLUSTERS.has(cluster)) return null;
   const bar = cluster.lastIndexOf('|');
   if (bar < 0) return serviceFromHost(cluster);
   const fqdn = cluster.slice(bar + 1);
-  return fqdn ? serviceFromHost(fqdn) : null;
+  return fqdn && fqdn[0] !== '*' ? serviceFromHost(fqdn) : null;
 }
 
 /** The host part of an :authority / Host value (port and IPv6 brackets handled), '' when empty. */

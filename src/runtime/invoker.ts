@@ -4,16 +4,22 @@
  * app ids (src/config/compile-invocation.ts), so the request is routed, filtered, retried,
  * counted and traced like the app's own outbound traffic.
  *
+ * App ids are `app` or Dapr's `app.namespace` (src/config/app-id.ts): the whole id is the Host,
+ * `dapr-callee-app-id` is the app part, as Dapr sends it.
+ *
  * What comes back is relayed as it is — the app's status, headers and body, and also the proxy's
  * own local replies (503 UF when the app is down, 504 UT on the route timeout...), which say
- * more than a generic error would. Two cases become errors: the proxy's route_not_found 404 (an
- * app id with no virtual host) → 'not-found', and no answer from the listener at all → 'backend'.
+ * more than a generic error would. Three cases become errors: the proxy's route_not_found 404 (an
+ * app id with no virtual host, `type: static`) and its "DNS resolution failure" 503 (flag DF: the
+ * dynamic forward proxy could not resolve the app id's DNS name) → 'not-found', and no answer
+ * from the listener at all → 'backend'.
  */
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { ComponentError } from '../components/errors.js';
-import { isValidAppId } from '../config/schema-invocation.js';
+import { APP_ID_RULE, parseAppId } from '../config/app-id.js';
 import { NOT_FORWARDED } from '../proxy/http/hop-by-hop.js';
+import { DNS_RESOLUTION_FAILURE } from '../proxy/cluster/dynamic-forward-proxy.js';
 import type { InvokeRequest, InvokeResponse, Invoker } from './invocation.js';
 
 /** Larger responses are refused: the whole body is held in memory for both front ends. */
@@ -21,7 +27,7 @@ export const MAX_INVOKE_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Set by the proxy's router on every response that came from an upstream; a local reply has
- * none. It tells the route_not_found 404 apart from an app's own 404.
+ * none. It tells the route_not_found 404 and the DF 503 apart from an app's own 404 and 503.
  */
 const UPSTREAM_MARK = 'x-envoy-upstream-service-time';
 
@@ -49,13 +55,14 @@ export function createInvoker(opts: InvokerOptions): Invoker & { close(): void }
   const timeoutMs = opts.timeoutMs ?? 0;
 
   async function invoke(req: InvokeRequest): Promise<InvokeResponse> {
-    if (!isValidAppId(req.appId)) throw new ComponentError('bad-request', `invalid app id ${JSON.stringify(req.appId)}: use letters, digits, '-' and '_'`);
+    const target = parseAppId(req.appId);
+    if (target === undefined) throw new ComponentError('bad-request', `invalid app id ${JSON.stringify(req.appId)}: ${APP_ID_RULE}`);
     const verb = req.verb.toUpperCase();
     if (!TOKEN.test(verb)) throw new ComponentError('bad-request', `invalid HTTP verb ${JSON.stringify(req.verb)}`);
     const port = opts.port();
-    if (!port) throw new ComponentError('not-found', `app id '${req.appId}' is unknown: no app ids are configured for service invocation (nameResolution, invocation.apps)`);
+    if (!port) throw new ComponentError('not-found', `app id '${req.appId}' is unknown: service invocation is not configured (add a nameResolution or invocation section)`);
     const path = '/' + req.method.replace(/^\/+/, '').replace(NOT_IN_PATH, (c) => encodeURIComponent(c)) + (req.query ? `?${req.query}` : '');
-    const headers = requestHeaders(req, opts.appId());
+    const headers = requestHeaders(req, opts.appId(), target.app);
     // A pooled connection the listener closed just as it was reused fails before any response:
     // sending again on a fresh one is safe (nothing was processed).
     try {
@@ -94,6 +101,10 @@ export function createInvoker(opts: InvokerOptions): Invoker & { close(): void }
             done(() => reject(new ComponentError('not-found', `app id '${req.appId}' is unknown: add it to invocation.apps, nameResolution.static.apps or nameResolution.dns.apps (proxy: ${body.toString().trim()})`)));
             return;
           }
+          if (status === 503 && res.headers[UPSTREAM_MARK] === undefined && body.subarray(0, DNS_RESOLUTION_FAILURE.length).toString() === DNS_RESOLUTION_FAILURE) {
+            done(() => reject(new ComponentError('not-found', `app id '${req.appId}' is unknown: its DNS name does not resolve (proxy: ${body.toString().trim()})`)));
+            return;
+          }
           const h = responseHeaders(res);
           done(() => resolve({ status, headers: h, body, ...(h['content-type'] !== undefined ? { contentType: h['content-type'] } : {}) }));
         });
@@ -118,7 +129,7 @@ export function createInvoker(opts: InvokerOptions): Invoker & { close(): void }
 
 class StaleSocket extends Error {}
 
-function requestHeaders(req: InvokeRequest, callerAppId: string): Record<string, string> {
+function requestHeaders(req: InvokeRequest, callerAppId: string, calleeAppId: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     const name = k.toLowerCase();
@@ -129,7 +140,7 @@ function requestHeaders(req: InvokeRequest, callerAppId: string): Record<string,
   out.host = req.appId;
   out['content-length'] = String(req.body.length);
   out['dapr-caller-app-id'] = callerAppId;
-  out['dapr-callee-app-id'] = req.appId;
+  out['dapr-callee-app-id'] = calleeAppId;
   return out;
 }
 

@@ -1,13 +1,15 @@
 /**
  * Owns the running clusters. `apply(snapshot)` reuses a cluster whose spec is unchanged
  * (updating only its endpoints), builds new ones and closes removed ones, so connection pools
- * and health state survive reloads.
+ * and health state survive reloads. It also owns the DNS caches of dynamic forward proxy
+ * clusters (shared by settings; a re-created cluster with the same settings keeps its cache).
  */
 import type { Logger } from 'pino';
 import type { Snapshot } from '../../config/snapshot.js';
 import type { Registry } from 'prom-client';
 import { Cluster, type ClusterHooks } from './cluster.js';
 import { outlierEjectionsCounter } from './outlier.js';
+import { DnsCacheManager } from './dns-cache.js';
 
 export class ClusterManager {
   private clusters = new Map<string, Cluster>();
@@ -15,9 +17,10 @@ export class ClusterManager {
   constructor(
     private readonly logger: Logger,
     registry?: Registry,
+    dnsCaches: DnsCacheManager = new DnsCacheManager(),
   ) {
     const ejections = registry ? outlierEjectionsCounter(registry) : null;
-    this.hooks = ejections ? { onOutlierEjection: (cluster) => ejections.labels(cluster).inc() } : {};
+    this.hooks = ejections ? { onOutlierEjection: (cluster) => ejections.labels(cluster).inc(), dnsCaches } : { dnsCaches };
   }
 
   async apply(snap: Snapshot): Promise<void> {

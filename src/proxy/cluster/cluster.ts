@@ -12,6 +12,8 @@ import { createLoadBalancer, type LbContext, type LoadBalancer } from './lb/inde
 import { HealthChecker } from './health-check.js';
 import { DnsResolver } from './dns.js';
 import { OutlierDetector } from './outlier.js';
+import { DnsCache, type DnsCacheManager } from './dns-cache.js';
+import { DynamicForwardProxy, type DynamicHostCallback } from './dynamic-forward-proxy.js';
 import type { ClusterStatus } from '../../admin/types.js';
 
 const ORIGINAL_DST_CLEANUP_MS = 5000;
@@ -19,6 +21,11 @@ const ORIGINAL_DST_CLEANUP_MS = 5000;
 export interface ClusterHooks {
   /** Outlier detection ejected a host of this cluster (for the ejections counter). */
   onOutlierEjection?(cluster: string): void;
+  /**
+   * Where DYNAMIC_FORWARD_PROXY clusters get their DNS cache (ClusterManager's, shared and kept
+   * across reloads); without it such a cluster makes a private one.
+   */
+  dnsCaches?: DnsCacheManager;
 }
 
 export class Cluster {
@@ -32,6 +39,9 @@ export class Cluster {
   private readonly h2Pools = new Map<string, H2HostPool>();
   private checkers: HealthChecker[] = [];
   private dns: DnsResolver | null = null;
+  /** DYNAMIC_FORWARD_PROXY: hosts made on first use from the request's Host. */
+  private dfp: DynamicForwardProxy | null = null;
+  private releaseDnsCache: (() => void) | null = null;
   private cleanup: NodeJS.Timeout | null = null;
   private readonly logger: Logger;
   private readonly outlier: OutlierDetector | null = null;
@@ -56,6 +66,8 @@ export class Cluster {
         onUpdate: (resolved) => this.setEndpoints(resolved),
         onError: (host, err) => this.logger.warn({ cluster: this.name, host, err: err.message }, 'DNS resolution failed; keeping the previous addresses'),
       });
+    } else if (spec.type === 'DYNAMIC_FORWARD_PROXY') {
+      this.dfp = this.dynamicForwardProxy(spec, hooks.dnsCaches);
     } else if (spec.type !== 'ORIGINAL_DST') {
       this.setEndpoints(eps);
     }
@@ -122,7 +134,7 @@ export class Cluster {
 
   updateAssignment(assignment: LoadAssignment | undefined): void {
     this.assignmentKey = JSON.stringify(assignment ?? null);
-    if (this.spec.type === 'ORIGINAL_DST' || this.dns) return;
+    if (this.spec.type === 'ORIGINAL_DST' || this.dns || this.dfp) return;
     this.setEndpoints(assignment?.endpoints ?? []);
   }
 
@@ -133,6 +145,45 @@ export class Cluster {
   /** The router's report of one attempt: HTTP status, or 0 for connect failure / reset / timeout. */
   reportOutcome(host: Host, status: number): void {
     this.outlier?.report(host, status);
+  }
+
+  /**
+   * DYNAMIC_FORWARD_PROXY: the host for a request whose Host is `authority`, from the DNS cache.
+   * `done` runs synchronously when the name is cached, else after its first lookup; errors are
+   * the local replies to send (DF when the name does not resolve).
+   */
+  dynamicHost(authority: string, ctx: LbContext, done: DynamicHostCallback): void {
+    if (this.dfp === null) {
+      done(null, this.lb.pick(ctx));
+      return;
+    }
+    this.dfp.pick(authority, ctx, done);
+  }
+
+  private dynamicForwardProxy(spec: ClusterSpec, caches: DnsCacheManager | undefined): DynamicForwardProxy | null {
+    const d = spec.dynamicForwardProxy;
+    if (d === undefined) {
+      this.logger.error({ cluster: spec.name }, 'DYNAMIC_FORWARD_PROXY cluster without dynamicForwardProxy settings; it has no hosts');
+      return null;
+    }
+    const config = { refreshMs: spec.dnsRefreshRateMs, hostTtlMs: d.hostTtlMs, maxHosts: d.maxHosts, family: spec.dnsLookupFamily };
+    const cache = caches ? caches.acquire(config) : new DnsCache(config);
+    this.releaseDnsCache = caches ? () => caches.release(cache) : () => cache.close();
+    const byKey = new Map<string, Host>();
+    return new DynamicForwardProxy(
+      spec.name,
+      d,
+      cache,
+      {
+        setEndpoints: (eps) => {
+          this.setEndpoints(eps);
+          byKey.clear();
+          for (const h of this.hosts.all) byKey.set(h.key, h);
+        },
+        host: (key) => byKey.get(key),
+      },
+      this.logger,
+    );
   }
 
   /** ORIGINAL_DST: the host for a connection's original destination, created on first use. */
@@ -201,6 +252,9 @@ export class Cluster {
     this.checkers = [];
     this.outlier?.stop();
     this.dns?.stop();
+    this.dfp?.close();
+    this.releaseDnsCache?.();
+    this.releaseDnsCache = null;
     if (this.cleanup) clearInterval(this.cleanup);
     for (const p of this.pools.values()) p.close();
     this.pools.clear();

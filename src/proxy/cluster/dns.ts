@@ -25,7 +25,7 @@ export interface DnsResolverOptions {
   onUpdate: (resolved: EndpointSpec[]) => void;
   onError?: (host: string, err: Error) => void;
   /** Injectable for tests; defaults to dns.promises.lookup. */
-  lookup?: typeof dns.promises.lookup;
+  lookup?: DnsLookup;
 }
 
 // === impl DnsResolver ===
@@ -33,7 +33,7 @@ export interface DnsResolverOptions {
 export class DnsResolver {
   private readonly endpoints: readonly EndpointSpec[];
   private readonly opts: DnsResolverOptions;
-  private readonly lookup: typeof dns.promises.lookup;
+  private readonly lookup: DnsLookup;
   /** Host name → its last good addresses (sorted). */
   private readonly lastGood = new Map<string, string[]>();
   private lastSignature: string | null = null;
@@ -101,11 +101,8 @@ export class DnsResolver {
   }
 
   private async resolveName(name: string): Promise<[string, string[], Error | null]> {
-    const fam = this.opts.family;
-    const family = fam === 'V4_ONLY' ? 4 : fam === 'V6_ONLY' ? 6 : 0;
     try {
-      const answers = await this.lookup(name, { all: true, family });
-      return [name, pickFamily(answers, fam), null];
+      return [name, await lookupAddresses(this.lookup, name, this.opts.family), null];
     } catch (err) {
       return [name, [], err instanceof Error ? err : new Error(String(err))];
     }
@@ -123,6 +120,20 @@ export class DnsResolver {
     }
     return out;
   }
+}
+
+export type DnsLookup = typeof dns.promises.lookup;
+
+/**
+ * The one DNS lookup of the clusters (STRICT_DNS / LOGICAL_DNS resolvers and the dynamic forward
+ * proxy's DNS cache): the system resolver (getaddrinfo, so /etc/hosts too) asked for `family`,
+ * answered with the distinct addresses of that family, sorted. Rejects when the name does not
+ * resolve (ENOTFOUND...).
+ */
+export async function lookupAddresses(lookup: DnsLookup, name: string, fam: DnsLookupFamily): Promise<string[]> {
+  const family = fam === 'V4_ONLY' ? 4 : fam === 'V6_ONLY' ? 6 : 0;
+  const answers = await lookup(name, { all: true, family });
+  return pickFamily(answers, fam);
 }
 
 /** Distinct addresses of the wanted family, sorted. */

@@ -239,6 +239,16 @@ export class Router implements ResponseHandler, PoolWaiter, H2UpstreamHandler {
       this.originalDst(cluster);
       return;
     }
+    if (cluster.spec.type === 'DYNAMIC_FORWARD_PROXY') {
+      // The host comes from the cluster's DNS cache by the request's Host (synchronously when cached).
+      cluster.dynamicHost(this.s.authority, { hash: this.hash, attempted: this.attempted }, (err, host) => {
+        if (this.finished) return;
+        if (err !== null) this.fail(err);
+        else if (host === null) this.fail(new CapaError('CAPA_ERR_NO_HEALTHY_UPSTREAM', `no healthy upstream in cluster ${cluster.name}`));
+        else this.useHost(host);
+      });
+      return;
+    }
     const host = cluster.pick({ hash: this.hash, attempted: this.attempted });
     if (host === null) {
       this.fail(new CapaError('CAPA_ERR_NO_HEALTHY_UPSTREAM', `no healthy upstream in cluster ${cluster.name}`));

@@ -2,8 +2,10 @@
  * Service invocation through the proxy's own outbound path: a real sidecar compiles
  * nameResolution / invocation into the `capa-invocation` listener, the Invoker sends to it, real
  * upstream apps answer. Load balancing over static endpoints, an explicit cluster, a DNS-resolved
- * app id, what arrives at the app and what comes back, unknown app ids, an app that is down,
- * a route retry policy, and the istio_requests_total samples that prove the outbound path.
+ * app id, what arrives at the app and what comes back, unknown app ids (a DNS name that cannot
+ * resolve with `type: dns`, no route with `type: static`), Dapr's app.namespace form, an app that
+ * is down, a route retry policy, and the istio_requests_total samples that prove the outbound path.
+ * DNS names are `localhost` or cannot exist, so no query leaves the machine.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -149,12 +151,24 @@ invocation:
     expect(dnsApp.seen).toContain('/a%20b/%C3%A9?q=1');
   });
 
-  it('an unknown app id is a not-found error; a malformed one a bad-request', async () => {
-    const e = await rejection(invoker.invoke(req('nobody')));
+  it('an app id whose DNS name does not resolve (the proxy’s DF 503) is a not-found error; a malformed one a bad-request', async () => {
+    // Listed nowhere, so the dynamic forward proxy resolves it; a 64-byte label cannot exist in DNS.
+    const ghost = 'n'.repeat(64);
+    const e = await rejection(invoker.invoke(req(ghost)));
     expect(e.kind).toBe('not-found');
-    expect(e.message).toContain("app id 'nobody' is unknown");
-    expect(e.message).toContain('no route matched');
+    expect(e.message).toContain(`app id '${ghost}' is unknown: its DNS name does not resolve`);
+    expect(e.message).toContain('DNS resolution failure');
     expect((await rejection(invoker.invoke(req('a.b/c')))).kind).toBe('bad-request');
+    expect((await rejection(invoker.invoke(req('a.b.c')))).kind).toBe('bad-request');
+  });
+
+  it('app.<own namespace> is the listed app; dapr-callee-app-id is the app part', async () => {
+    const before = a1.seen.length + a2.seen.length;
+    const r = await invoker.invoke(req('orders.shop'));
+    expect(r.status).toBe(200);
+    expect(a1.seen.length + a2.seen.length).toBe(before + 1);
+    const got = [...a1.seen, ...a2.seen].find((x) => x.headers.host === 'orders.shop')!;
+    expect(got.headers['dapr-callee-app-id']).toBe('orders');
   });
 
   it('an app that is down: the proxy’s 503 (flag UF) is relayed as the response', async () => {
@@ -176,7 +190,7 @@ invocation:
     expect(await waitForCount(sc.sidecar.adminPort, orders, 6)).toBeGreaterThanOrEqual(6);
     const down = (l: Record<string, string>) => l.destination_service === 'down' && l.response_code === '503' && l.response_flags === 'UF';
     expect(await waitForCount(sc.sidecar.adminPort, down, 1)).toBeGreaterThanOrEqual(1);
-    const unknown = (l: Record<string, string>) => l.reporter === 'source' && l.response_code === '404' && l.response_flags === 'NR';
+    const unknown = (l: Record<string, string>) => l.reporter === 'source' && l.response_code === '503' && l.response_flags === 'DF' && l.destination_service === 'n'.repeat(64);
     expect(await waitForCount(sc.sidecar.adminPort, unknown, 1)).toBeGreaterThanOrEqual(1);
   });
 
@@ -188,5 +202,42 @@ invocation:
     } finally {
       lost.close();
     }
+  });
+});
+
+describe('service invocation with static name resolution only', () => {
+  let app: Upstream;
+  let sc: Running;
+  let invoker: ReturnType<typeof createInvoker>;
+
+  beforeAll(async () => {
+    app = await startUpstream('orders');
+    sc = await startSidecar(`
+app: { id: checkout }
+node: { namespace: shop }
+nameResolution:
+  type: static
+  static: { apps: [{ appId: orders, endpoints: ["127.0.0.1:${app.port}"] }] }
+invocation: { port: 0 }
+`);
+    invoker = createInvoker({ port: () => sc.sidecar.listenerPort('capa-invocation'), appId: () => 'checkout', logger: pino({ level: 'silent' }) });
+  });
+  afterAll(async () => {
+    invoker?.close();
+    await sc?.stop();
+    await app?.close();
+  });
+
+  it('no catch-all: an unknown app id, or a listed app in another namespace, is the proxy’s 404 (NR) → not-found', async () => {
+    for (const id of ['nobody', 'orders.prod']) {
+      const e = await rejection(invoker.invoke(req(id)));
+      expect(e.kind).toBe('not-found');
+      expect(e.message).toContain(`app id '${id}' is unknown`);
+      expect(e.message).toContain('no route matched');
+    }
+    expect((await invoker.invoke(req('orders.shop'))).status).toBe(200);
+    expect((await invoker.invoke(req('ORDERS'))).status).toBe(200);
+    const unknown = (l: Record<string, string>) => l.reporter === 'source' && l.response_code === '404' && l.response_flags === 'NR';
+    expect(await waitForCount(sc.sidecar.adminPort, unknown, 2)).toBeGreaterThanOrEqual(2);
   });
 });

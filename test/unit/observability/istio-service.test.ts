@@ -10,6 +10,11 @@ describe('serviceFromCluster', () => {
     expect(serviceFromCluster('backend')).toEqual({ host: 'backend', name: 'backend', namespace: '' });
     for (const c of ['', 'inbound|9080||', 'PassthroughCluster', 'InboundPassthroughCluster', 'BlackHoleCluster']) expect(serviceFromCluster(c)).toBeNull();
   });
+  it('a wildcard cluster (invocation’s invoke|*, a wildcard ServiceEntry) names no single service: the Host header does', () => {
+    expect(serviceFromCluster('invoke|*')).toBeNull();
+    expect(serviceFromCluster('outbound|443||*.example.com')).toBeNull();
+    expect(serviceFromCluster('invoke|orders')).toEqual({ host: 'orders', name: 'orders', namespace: '' });
+  });
   it('strips ports from authorities', () => {
     expect(hostOfAuthority('Reviews:9080')).toBe('reviews');
     expect(hostOfAuthority('[::1]:80')).toBe('[::1]');
