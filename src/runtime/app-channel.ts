@@ -4,12 +4,19 @@
  * `ListTopicSubscriptions`, `OnTopicEvent`). The subscription runner (src/runtime/subscriber.ts)
  * only talks to this interface, so both front ends deliver the same way.
  */
+import type { RoutingRule } from './routing-rules.js';
 
 export interface AppSubscription {
   readonly pubsubName: string;
   readonly topic: string;
-  /** HTTP path the event is POSTed to (HTTP channel); '' for gRPC. */
+  /**
+   * HTTP path the event is POSTed to (HTTP channel); '' for gRPC. With `rules` it is the default
+   * path, used when no rule matched ('' = none: such an event is not delivered). The subscriber
+   * hands `deliver` the subscription as routed for the event: `route` is then the chosen path.
+   */
   readonly route: string;
+  /** Dapr v2 routing rules in order, compiled (HTTP apps only; Layotto's AppCallback has none). */
+  readonly rules?: readonly RoutingRule[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly deadLetterTopic?: string;
 }

@@ -10,7 +10,8 @@
  *   gets them wrapped on delivery (random id, `data_base64`, as Dapr's FromRawPayload).
  * `cloudevent.<field>` metadata overrides id, source, type, subject and time (Dapr 1.12+);
  * `cloudevent.traceparent` / `cloudevent.tracestate` set the trace fields (the HTTP front end
- * fills them from the request's W3C headers).
+ * fills them from the request's W3C headers). An `expiration` (from `ttlInSeconds`, see
+ * ./message-ttl.ts) is written into the envelope, replacing one an app-made CloudEvent carried.
  */
 import { randomUUID } from 'node:crypto';
 import type { TopicEvent } from './app-channel.js';
@@ -31,6 +32,8 @@ export interface EnvelopeInput {
   readonly source: string;
   /** Publish metadata: `rawPayload`, `cloudevent.*` overrides (incl. traceparent / tracestate). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /** The CloudEvent `expiration` attribute (RFC 3339) when the message has a TTL; not used for a raw payload. */
+  readonly expiration?: string;
 }
 
 export type Envelope = Record<string, unknown>;
@@ -104,6 +107,7 @@ function newEnvelopeJson(input: EnvelopeInput): string {
     `,"time":${time},"topic":${JSON.stringify(input.topic)},"pubsubname":${JSON.stringify(input.pubsubName)}`;
   const subject = o?.['cloudevent.subject'];
   if (subject) out += `,"subject":${JSON.stringify(subject)}`;
+  if (input.expiration) out += `,"expiration":${JSON.stringify(input.expiration)}`;
   if (o) for (const [k, v] of Object.entries(trace(input))) out += `,"${k}":${JSON.stringify(v)}`;
   const kind = kindOf(contentType);
   if (kind === KIND_BINARY) return `${out},"data_base64":"${input.data.toString('base64')}"}`;
@@ -142,6 +146,7 @@ function fromExisting(input: EnvelopeInput): Envelope {
   env.type ??= DEFAULT_EVENT_TYPE;
   env.specversion ??= SPEC_VERSION;
   applyOverrides(env, input.metadata);
+  if (input.expiration) env.expiration = input.expiration; // as Dapr's ApplyMetadata: the TTL wins over the app's own
   return env;
 }
 

@@ -2,8 +2,10 @@
  * The app channel for `app.protocol: http`, as Dapr calls an HTTP app:
  * - `GET /dapr/subscribe` lists the subscriptions, in Dapr's v1 format
  *   `[{pubsubname, topic, route, metadata, deadLetterTopic}]` or v2 `routes: {default, rules}`.
- *   Rules' CEL `match` expressions are not evaluated: events go to `routes.default` (or, without
- *   one, the first rule's path, with a warning). A 404 means no subscriptions.
+ *   Rules' CEL `match` expressions are compiled here, once (./routing-rules.ts); the default path
+ *   is `routes.default`, else `route`, as in Dapr. An item that cannot be used (a rule that does
+ *   not compile, no pubsub name, ...) is skipped with an error log naming it; the others work. A
+ *   404 means no subscriptions.
  * - delivery POSTs the CloudEvent envelope as `application/cloudevents+json` to the route; the
  *   reply maps as Dapr maps it: 2xx with an empty / non-JSON body or `{"status":"SUCCESS"}` →
  *   SUCCESS, `{"status":"RETRY"}` → RETRY, `{"status":"DROP"}` → DROP, an unknown status →
@@ -18,6 +20,7 @@ import type { Logger } from 'pino';
 import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
 import { AppHttpClient, type AppHttpReply } from './app-http-client.js';
 import { CLOUDEVENT_CONTENT_TYPE, envelopeBytes } from './cloudevents.js';
+import { RoutingRuleError, compileRoutingRules, type RoutingRule } from './routing-rules.js';
 
 const DELIVERY_HEADERS = `Content-Type: ${CLOUDEVENT_CONTENT_TYPE}\r\n`;
 const JSON_HEADERS = 'Content-Type: application/json\r\n';
@@ -53,7 +56,8 @@ export class HttpAppChannel implements AppChannel {
       throw new Error(`GET /dapr/subscribe answered invalid JSON: ${(e as Error).message}`, { cause: e });
     }
     if (!Array.isArray(list)) throw new Error('GET /dapr/subscribe must answer a JSON array');
-    return list.flatMap((item, i) => this.subscriptionOf(item, i));
+    const subs = await Promise.all(list.map((item, i) => this.subscriptionOf(item, i)));
+    return subs.filter((s): s is AppSubscription => s !== undefined);
   }
 
   async deliver(sub: AppSubscription, event: TopicEvent): Promise<AppDeliveryResult> {
@@ -99,36 +103,35 @@ export class HttpAppChannel implements AppChannel {
     return 'RETRY';
   }
 
-  /** One item of /dapr/subscribe; [] (with a log line) when it is unusable. */
-  private subscriptionOf(item: unknown, i: number): AppSubscription[] {
-    const skip = (reason: string): AppSubscription[] => {
-      this.opts.logger.error({ index: i, item, reason }, 'GET /dapr/subscribe: subscription skipped');
-      return [];
+  /** One item of /dapr/subscribe; undefined (with a log line) when it is unusable. */
+  private async subscriptionOf(item: unknown, i: number): Promise<AppSubscription | undefined> {
+    const skip = (reason: string, at?: { pubsub: string; topic: string; rule?: number; match?: string }): undefined => {
+      const where = at ? ` (pubsub ${at.pubsub}, topic ${at.topic}): ${reason}` : '';
+      this.opts.logger.error({ index: i, ...at, item, reason }, `GET /dapr/subscribe: subscription skipped${where}`);
+      return undefined;
     };
     if (!item || typeof item !== 'object') return skip('expected an object');
     const s = item as Record<string, unknown>;
     const pubsubName = s.pubsubname ?? s.pubsubName;
     if (typeof pubsubName !== 'string' || pubsubName === '') return skip('pubsubname must be a non-empty string');
     if (typeof s.topic !== 'string' || s.topic === '') return skip('topic must be a non-empty string');
-    const route = this.routeOf(s, pubsubName, s.topic);
+    const topic = s.topic;
+    const routes = s.routes && typeof s.routes === 'object' ? (s.routes as { default?: unknown; rules?: unknown }) : undefined;
+    let rules: RoutingRule[] | undefined;
+    if (routes?.rules !== undefined && routes.rules !== null) {
+      if (!Array.isArray(routes.rules)) return skip('routes.rules must be an array of {match, path}', { pubsub: pubsubName, topic });
+      try {
+        rules = routes.rules.length > 0 ? await compileRoutingRules(routes.rules, toPath) : undefined;
+      } catch (e) {
+        if (!(e instanceof RoutingRuleError)) throw e;
+        return skip(`routing rule ${e.index} (match ${JSON.stringify(e.match)}) ${e.reason}`, { pubsub: pubsubName, topic, rule: e.index, match: e.match });
+      }
+    }
     const metadata: Record<string, string> = {};
     if (s.metadata && typeof s.metadata === 'object') for (const [k, v] of Object.entries(s.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
     const deadLetterTopic = typeof s.deadLetterTopic === 'string' && s.deadLetterTopic !== '' ? s.deadLetterTopic : undefined;
-    return [{ pubsubName, topic: s.topic, route, metadata, ...(deadLetterTopic ? { deadLetterTopic } : {}) }];
-  }
-
-  private routeOf(s: Record<string, unknown>, pubsubName: string, topic: string): string {
-    const routes = s.routes as { default?: unknown; rules?: unknown } | undefined;
-    let route = typeof s.route === 'string' ? s.route : '';
-    if (!route && routes && typeof routes === 'object') {
-      if (typeof routes.default === 'string' && routes.default) route = routes.default;
-      else if (Array.isArray(routes.rules) && routes.rules.length > 0) {
-        route = String((routes.rules[0] as { path?: unknown }).path ?? '');
-        this.opts.logger.warn({ pubsub: pubsubName, topic, route }, 'routing rules are not evaluated; every event goes to the first rule\'s path');
-      }
-    }
-    if (!route) route = topic; // Dapr's SDKs always name a route; the topic is a usable fallback
-    return route.startsWith('/') ? route : `/${route}`;
+    const route = defaultRoute(s.route, routes?.default, rules === undefined ? topic : '');
+    return { pubsubName, topic, route, ...(rules ? { rules } : {}), metadata, ...(deadLetterTopic ? { deadLetterTopic } : {}) };
   }
 
   private async call(method: string, path: string, headerLines: string, body: Buffer | undefined, timeoutMs: number): Promise<AppHttpReply> {
@@ -140,4 +143,18 @@ export class HttpAppChannel implements AppChannel {
       throw new Error(`app ${this.opts.address}:${this.opts.port} ${method} ${path}: ${why}`, { cause: e });
     }
   }
+}
+
+/**
+ * The default path: `routes.default`, else `route` (Dapr's order), else `fallback` — the topic for
+ * a subscription without rules (Dapr's SDKs always name a route; the topic is a usable stand-in),
+ * '' with rules (no default: an event no rule matched is not delivered).
+ */
+function defaultRoute(route: unknown, routesDefault: unknown, fallback: string): string {
+  const r = typeof routesDefault === 'string' && routesDefault !== '' ? routesDefault : typeof route === 'string' ? route : '';
+  return r === '' ? (fallback === '' ? '' : toPath(fallback)) : toPath(r);
+}
+
+function toPath(p: string): string {
+  return p.startsWith('/') ? p : `/${p}`;
 }

@@ -8,13 +8,19 @@
  * (250 ms doubling to 5 s) until the app answers or the runtime closes. A subscription whose
  * backend refuses to subscribe (still connecting) is retried the same way. A subscription to a
  * pubsub that is not configured is logged and skipped: it can never work until a restart.
+ *
+ * `ttlInSeconds` publish metadata (./message-ttl.ts) becomes the envelope's `expiration` (or, for
+ * a raw payload, the message metadata's), unless the backend declares a native MESSAGE_TTL and
+ * handles it itself, as Dapr decides; an invalid value is a bad request naming it. A publish
+ * without it looks up one metadata key and does nothing more.
  */
 import type { Logger } from 'pino';
 import type { ComponentsOf } from '../components/manager.js';
 import { ComponentBackendError, ComponentError, ComponentRequestError } from '../components/errors.js';
 import type { PubSub, Subscription } from '../components/pubsub/pubsub.js';
 import type { AppChannel, AppSubscription } from './app-channel.js';
-import { envelopeForPublish } from './cloudevents.js';
+import { envelopeForPublish, isRawPayload } from './cloudevents.js';
+import { EXPIRATION_KEY, TTL_KEY, expirationFor } from './message-ttl.js';
 import type { PublishCall, PubSubService } from './services.js';
 import { createSubscriptionHandler } from './subscriber.js';
 
@@ -42,14 +48,23 @@ export class PubSubRuntime implements PubSubService {
   async publish(call: PublishCall): Promise<void> {
     const pubsub = this.pubsub(call.pubsubName);
     if (!call.topic) throw new ComponentRequestError(`topic is empty in pubsub ${call.pubsubName}`);
+    let metadata = call.metadata;
+    let expiration: string | undefined;
     let out: { data: Buffer; contentType: string };
     try {
-      out = envelopeForPublish({ data: call.data, contentType: call.contentType, topic: call.topic, pubsubName: call.pubsubName, source: this.opts.appId(), metadata: call.metadata });
+      const ttl = metadata?.[TTL_KEY];
+      // Checked even when the backend keeps the TTL itself: a bad value is refused the same everywhere.
+      const at = ttl ? expirationFor(ttl) : undefined;
+      if (at !== undefined && !pubsub.features().includes('MESSAGE_TTL')) {
+        expiration = at;
+        if (isRawPayload(metadata)) metadata = { ...metadata, [EXPIRATION_KEY]: at };
+      }
+      out = envelopeForPublish({ data: call.data, contentType: call.contentType, topic: call.topic, pubsubName: call.pubsubName, source: this.opts.appId(), metadata, expiration });
     } catch (e) {
       throw new ComponentRequestError((e as Error).message);
     }
     try {
-      await pubsub.publish({ topic: call.topic, data: out.data, contentType: out.contentType, metadata: call.metadata });
+      await pubsub.publish({ topic: call.topic, data: out.data, contentType: out.contentType, metadata });
     } catch (e) {
       if (e instanceof ComponentError) throw e;
       throw new ComponentBackendError(`error when publish to topic ${call.topic} in pubsub ${call.pubsubName}: ${(e as Error).message}`, e);

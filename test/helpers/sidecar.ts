@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Sidecar } from '../../src/sidecar.js';
 import { request, waitFor } from './http.js';
 
@@ -34,11 +34,11 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** `yaml` should not contain a `sidecar:` block; SERVICE_PORTS_ZERO is prepended. */
-export async function startSidecar(yaml: string, opts: { concurrency?: number } = {}): Promise<Running> {
+/** `yaml` should not contain a `sidecar:` block; SERVICE_PORTS_ZERO is prepended. `logger` (e.g. memoryLogger's) lets a test read what was logged. */
+export async function startSidecar(yaml: string, opts: { concurrency?: number; logger?: Logger } = {}): Promise<Running> {
   const file = writeTempConfig(SERVICE_PORTS_ZERO + yaml);
-  const level = process.env.CAPA_TEST_LOG ?? 'silent';
-  const logger = pino({ level });
+  const level = opts.logger?.level ?? process.env.CAPA_TEST_LOG ?? 'silent';
+  const logger = opts.logger ?? pino({ level });
   const sidecar = await Sidecar.start({ configPath: file, logger, logLevel: level, concurrency: opts.concurrency });
   return {
     sidecar,

@@ -2,6 +2,8 @@
  * PublishEvent: validated as Layotto does (pubsub name, topic, known component), then handed to
  * the runtime's PubSubService, which makes the CloudEvents envelope (or keeps one the caller
  * sent as `application/cloudevents+json`) and resolves once the backend stored it.
+ * `metadata["ttlInSeconds"]` gives the message a time-to-live (src/runtime/message-ttl.ts); a
+ * value that is not a positive integer is INVALID_ARGUMENT naming it.
  */
 import type { RuntimeServices } from '../../runtime/services.js';
 import { invalid, wrap } from './errors.js';

@@ -1,14 +1,18 @@
 /**
  * Dapr's publish API over the runtime's pub/sub layer (src/runtime/pubsub.ts):
  *   POST /v1.0/publish/{pubsub}/{topic}             body = data, Content-Type = its type → 204
- *        ?metadata.rawPayload=true (no envelope), ?metadata.<k>=<v> (backend hints, cloudevent.*)
+ *        ?metadata.rawPayload=true (no envelope), ?metadata.ttlInSeconds=N (the message expires
+ *        N seconds from now), ?metadata.<k>=<v> (backend hints, cloudevent.*)
  *   POST /v1.0-alpha1/publish/bulk/{pubsub}/{topic}  [{entryId, event, contentType, metadata}]
  *        → 204; some failed → 500 {failedEntries: [{entryId, error}], errorCode}
- * The request's W3C `traceparent` / `tracestate` go into the envelope.
+ * The request's W3C `traceparent` / `tracestate` go into the envelope. A `ttlInSeconds` that is
+ * not a positive integer is a 400 naming it (the runtime checks a single publish; a bulk one is
+ * checked entry by entry before anything is published).
  */
 import type { IncomingMessage } from 'node:http';
 import { ComponentError } from '../../components/errors.js';
 import { isCloudEventContentType, isJsonContentType } from '../../runtime/cloudevents.js';
+import { TTL_KEY, parseTtlSeconds } from '../../runtime/message-ttl.js';
 import type { PublishCall, RuntimeServices } from '../../runtime/services.js';
 import { DaprHttpError, componentFailure } from './errors.js';
 import { MAX_BODY, NO_CONTENT, header, json, queryMetadata, readJson, stringMap, type Reply } from './io.js';
@@ -30,6 +34,7 @@ export async function publishBulk(services: RuntimeServices, pubsubName: string,
   const body = await readJson(req);
   if (!Array.isArray(body)) throw eventsSer(topic, pubsubName, 'expected a JSON array of entries');
   const common = withTrace(queryMetadata(query), req);
+  checkTtl(common, 'metadata', topic, pubsubName);
   const seen = new Set<string>();
   const calls = body.map((e: unknown, i: number): [string, PublishCall] => {
     const at = `[${i}]`;
@@ -43,6 +48,7 @@ export async function publishBulk(services: RuntimeServices, pubsubName: string,
     const structured = isJsonContentType(entry.contentType) || isCloudEventContentType(entry.contentType);
     const data = typeof entry.event === 'string' && !structured ? Buffer.from(entry.event) : Buffer.from(JSON.stringify(entry.event));
     const metadata = { ...common, ...stringMap(entry.metadata, `${at}.metadata`) };
+    checkTtl(metadata, `${at}.metadata`, topic, pubsubName);
     return [entry.entryId, { pubsubName, topic, data, contentType: entry.contentType, metadata }];
   });
   const failedEntries: { entryId: string; error: string }[] = [];
@@ -130,6 +136,17 @@ function checkCloudEvent(data: Buffer, topic: string, pubsubName: string): void 
     throw new DaprHttpError('ERR_PUBSUB_CLOUD_EVENTS_SER', `error when marshalling cloud event envelope for topic ${topic} pubsub ${pubsubName}: body is not JSON: ${(e as Error).message}`);
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new DaprHttpError('ERR_PUBSUB_CLOUD_EVENTS_SER', `error when marshalling cloud event envelope for topic ${topic} pubsub ${pubsubName}: body must be a JSON object`);
+}
+
+/** A bulk publish's `ttlInSeconds` (request-wide at `metadata`, per entry at `[i].metadata`) must be a positive integer. */
+function checkTtl(metadata: Record<string, string>, at: string, topic: string, pubsubName: string): void {
+  const ttl = metadata[TTL_KEY];
+  if (!ttl) return;
+  try {
+    parseTtlSeconds(ttl);
+  } catch (e) {
+    throw eventsSer(topic, pubsubName, `${at}.${TTL_KEY}: ${(e as Error).message}`);
+  }
 }
 
 /** The caller's W3C trace context, unless the metadata already sets it. */

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { ListeningServer } from '../../admin/types.js';
 import { listen } from '../../admin/listen.js';
 import type { RuntimeServices } from '../../runtime/services.js';
+import type { AppSubscription } from '../../runtime/app-channel.js';
 import type { StateStore } from '../../components/state/store.js';
 import { ConfigurationApi, type AppCallback } from './configuration.js';
 import { DaprHttpError, sendError } from './errors.js';
@@ -185,12 +186,19 @@ function metadata(ctx: Context): unknown {
       pubsubname: s.pubsubName,
       topic: s.topic,
       metadata: { ...s.metadata },
-      rules: [{ match: '', path: s.route }],
+      rules: routingRules(s),
       deadLetterTopic: s.deadLetterTopic ?? '',
       type: 'PROGRAMMATIC',
     })),
     httpEndpoints: [],
   };
+}
+
+/** As Dapr lists them: the rules in order, then the default path as a rule without a match. */
+function routingRules(s: AppSubscription): { match: string; path: string }[] {
+  const rules = (s.rules ?? []).map((r) => ({ match: r.match, path: r.path }));
+  if (s.route !== '' || rules.length === 0) rules.push({ match: '', path: s.route });
+  return rules;
 }
 
 // === impl plumbing ===

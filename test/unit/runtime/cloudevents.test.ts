@@ -64,6 +64,18 @@ describe('CloudEvents envelope (publisher side)', () => {
     expect(e).toMatchObject({ id: 'fixed', type: 't', traceparent: tp, traceid: tp, tracestate: 'a=b' });
     expect(envelope('x').traceparent).toBeUndefined();
   });
+
+  it('an expiration (ttlInSeconds) is written into a new envelope and replaces an app-made CloudEvent\'s; none by default', () => {
+    const expiration = '2026-01-02T03:04:05.678Z';
+    const made = (data: string, contentType: string) => JSON.parse(envelopeForPublish({ ...base, data: Buffer.from(data), contentType, expiration }).data.toString());
+    expect(made('{"a":1}', 'application/json')).toMatchObject({ expiration, data: { a: 1 } });
+    expect(made('hi', 'text/plain')).toMatchObject({ expiration, data: 'hi' });
+    expect(made('{"id":"x","expiration":"2099-01-01T00:00:00Z"}', 'application/cloudevents+json')).toMatchObject({ id: 'x', expiration });
+    expect(envelope('{"a":1}', 'application/json').expiration).toBeUndefined();
+    expect(envelope('{"expiration":"2099-01-01T00:00:00Z"}', 'application/cloudevents+json').expiration).toBe('2099-01-01T00:00:00Z');
+    const raw = envelopeForPublish({ ...base, data: Buffer.from('{"a":1}'), contentType: 'application/json', metadata: { rawPayload: 'true' }, expiration });
+    expect(raw.data.toString()).toBe('{"a":1}');
+  });
 });
 
 describe('stored bytes → TopicEvent (subscriber side)', () => {

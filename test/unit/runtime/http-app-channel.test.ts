@@ -37,13 +37,43 @@ describe('HttpAppChannel.listSubscriptions', () => {
     const { ch, app, lines } = await channelTo(() => ({ status: 200, body: list }));
     const subs = await ch.listSubscriptions();
     expect(app.received[0]).toMatchObject({ method: 'GET', path: '/dapr/subscribe' });
+    const rule = (match: string, path: string) => ({ match, path, test: expect.any(Function) });
     expect(subs).toEqual([
       { pubsubName: 'pubsub', topic: 'orders', route: '/orders', metadata: { rawPayload: 'true', maxDeliveries: '3' }, deadLetterTopic: 'dead' },
-      { pubsubName: 'pubsub', topic: 'v2', route: '/v2-default', metadata: {} },
-      { pubsubName: 'pubsub', topic: 'rules-only', route: '/r', metadata: {} },
+      { pubsubName: 'pubsub', topic: 'v2', route: '/v2-default', rules: [rule('event.type == "x"', '/x')], metadata: {} },
+      // Rules without a default: no fallback path (an event no rule matches is not delivered).
+      { pubsubName: 'pubsub', topic: 'rules-only', route: '', rules: [rule('true', '/r')], metadata: {} },
       { pubsubName: 'pubsub', topic: 'no-route', route: '/no-route', metadata: {} },
     ]);
     expect(lines.some((l) => l.msg.includes('subscription skipped') && l.reason.includes('pubsubname'))).toBe(true);
+  });
+
+  it('routing rules: compiled once, paths made absolute, an empty match always matches, routes.default before route (Dapr\'s order)', async () => {
+    const list = [{ pubsubname: 'pubsub', topic: 't', route: '/legacy', routes: { default: 'dflt', rules: [{ match: ' event.data.n > 1 ', path: 'big' }, { path: 'catch-all' }] } }];
+    const { ch } = await channelTo(() => ({ status: 200, body: list }));
+    const [s] = await ch.listSubscriptions();
+    expect(s).toMatchObject({ route: '/dflt', rules: [{ match: 'event.data.n > 1', path: '/big' }, { match: '', path: '/catch-all', test: undefined }] });
+    expect(s!.rules![0]!.test!({ event: { data: { n: 2 } } })).toBe(true);
+  });
+
+  it('a rule that cannot be used skips only its subscription, with an error naming the topic, the rule and the reason', async () => {
+    const list = [
+      { pubsubname: 'pubsub', topic: 'good', routes: { rules: [{ match: 'event.type == "a"', path: '/a' }], default: '/d' } },
+      { pubsubname: 'pubsub', topic: 'syntax', routes: { rules: [{ match: 'event.type == "a"', path: '/a' }, { match: 'event.type ==', path: '/b' }] } },
+      { pubsubname: 'pubsub', topic: 'unknown-var', routes: { rules: [{ match: 'evnt.type == "a"', path: '/a' }] } },
+      { pubsubname: 'pubsub', topic: 'not-bool', routes: { rules: [{ match: '1 + 2', path: '/a' }] } },
+      { pubsubname: 'pubsub', topic: 'no-path', routes: { rules: [{ match: 'true' }] } },
+      { pubsubname: 'pubsub', topic: 'rules-not-array', routes: { rules: 'event.type == "a"' } },
+    ];
+    const { ch, lines } = await channelTo(() => ({ status: 200, body: list }));
+    expect((await ch.listSubscriptions()).map((s) => s.topic)).toEqual(['good']);
+    const skipped = (topic: string) => lines.find((l) => l.level === 50 && l.topic === topic)!;
+    expect(skipped('syntax')).toMatchObject({ pubsub: 'pubsub', rule: 1, match: 'event.type ==' });
+    expect(skipped('syntax').msg).toMatch(/subscription skipped \(pubsub pubsub, topic syntax\): routing rule 1 \(match "event.type =="\) does not compile: /);
+    expect(skipped('unknown-var').reason).toMatch(/does not compile: .*evnt/);
+    expect(skipped('not-bool').reason).toMatch(/evaluates to int, not bool/);
+    expect(skipped('no-path').reason).toMatch(/routing rule 0 .* has no path/);
+    expect(skipped('rules-not-array').reason).toMatch(/routes.rules must be an array/);
   });
 
   it('404 means no subscriptions; 500, bad JSON and an absent app reject', async () => {

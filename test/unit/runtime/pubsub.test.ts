@@ -68,6 +68,49 @@ describe('PubSubRuntime.publish', () => {
     await expect(rt.publish({ pubsubName: 'bus', topic: 't', data: Buffer.from('x'), contentType: 'application/cloudevents+json' })).rejects.toMatchObject({ kind: 'bad-request', message: expect.stringMatching(/not JSON/) });
   });
 
+  it('ttlInSeconds: the envelope gets an expiration that many seconds ahead; a raw payload carries it in the message metadata', async () => {
+    const { rt, bus } = await setup();
+    const got: Message[] = [];
+    await bus.subscribe({ topic: 'orders', consumerGroup: 'g' }, async (m) => (got.push(m), 'SUCCESS'));
+    const before = Date.now();
+    await rt.publish({ pubsubName: 'bus', topic: 'orders', data: Buffer.from('{"a":1}'), contentType: 'application/json', metadata: { ttlInSeconds: '30' } });
+    await rt.publish({ pubsubName: 'bus', topic: 'orders', data: Buffer.from('raw bytes'), metadata: { ttlInSeconds: '30', rawPayload: 'true' } });
+    await rt.publish({ pubsubName: 'bus', topic: 'orders', data: Buffer.from('{"a":2}'), contentType: 'application/json', metadata: { ttlInSeconds: '' } });
+    await eventually('messages', () => got.length === 3);
+    const [ttl, raw, none] = got;
+    const expiration = JSON.parse(ttl!.data.toString()).expiration as string;
+    expect(expiration).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(expiration) - before).toBeGreaterThanOrEqual(30_000);
+    expect(Date.parse(expiration) - Date.now()).toBeLessThanOrEqual(30_000);
+    expect(ttl!.metadata).toEqual({ ttlInSeconds: '30' });
+    expect(raw!.data.toString()).toBe('raw bytes');
+    expect(raw!.metadata).toEqual({ ttlInSeconds: '30', rawPayload: 'true', expiration: expect.stringMatching(/Z$/) });
+    expect(JSON.parse(none!.data.toString()).expiration).toBeUndefined();
+  });
+
+  it('an invalid ttlInSeconds is a bad request naming the value; nothing is stored', async () => {
+    const { rt, bus } = await setup();
+    const got: Message[] = [];
+    await bus.subscribe({ topic: 'orders', consumerGroup: 'g' }, async (m) => (got.push(m), 'SUCCESS'));
+    for (const [v, why] of [['abc', /valid integer: actual is 'abc'/], ['0', /higher than zero: actual is 0/], ['2.5', /'2.5'/]] as const) {
+      await expect(rt.publish({ pubsubName: 'bus', topic: 'orders', data: Buffer.from('x'), metadata: { ttlInSeconds: v } })).rejects.toMatchObject({ kind: 'bad-request', message: expect.stringMatching(why) });
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(got).toHaveLength(0);
+  });
+
+  it('a backend with a native MESSAGE_TTL keeps the TTL itself: no expiration is added (Dapr\'s rule)', async () => {
+    const { rt, bus } = await setup();
+    const got: Message[] = [];
+    await bus.subscribe({ topic: 'orders', consumerGroup: 'g' }, async (m) => (got.push(m), 'SUCCESS'));
+    const features = bus.features.bind(bus);
+    bus.features = () => [...features(), 'MESSAGE_TTL'];
+    await rt.publish({ pubsubName: 'bus', topic: 'orders', data: Buffer.from('{}'), contentType: 'application/json', metadata: { ttlInSeconds: '5' } });
+    await eventually('message', () => got.length === 1);
+    expect(JSON.parse(got[0]!.data.toString()).expiration).toBeUndefined();
+    expect(got[0]!.metadata).toEqual({ ttlInSeconds: '5' });
+  });
+
   it('a backend that fails is a backend error with the reason', async () => {
     const { rt, bus } = await setup();
     await bus.close();
