@@ -14,6 +14,7 @@
  * - the OUTBOUND listener `capa-invocation` on 127.0.0.1:`invocation.port`.
  *
  * App ids are `app` or Dapr's `app.namespace`; `app.<own namespace>` is the same app as `app`.
+ * Our own app id, unless listed, is our own app (`app.address`:`app.port`), as Dapr invokes itself.
  * Precedence when one app appears in several places: invocation.apps, then nameResolution.static,
  * then nameResolution.dns (a duplicate inside one list is an error). Service invocation is on when
  * the configuration has a `nameResolution` or `invocation` section or lists an app id; without it
@@ -57,7 +58,7 @@ interface Entry {
  * else POD_NAMESPACE, else "default"): it fills `{namespace}` in the DNS template for app ids
  * without one, and `app.<namespace>` is the same app as `app`.
  */
-export function compileInvocation(cfg: ParsedConfig, namespace: string, userClusters: ReadonlySet<string>, problems: ProblemList): CompiledInvocation {
+export function compileInvocation(cfg: ParsedConfig, namespace: string, userClusters: ReadonlySet<string>, problems: ProblemList, ownAppId = ''): CompiledInvocation {
   const inv = cfg.invocation ?? DEFAULT_INVOCATION;
   const nr = cfg.nameResolution ?? DEFAULT_NAME_RESOLUTION;
   const configured = cfg.nameResolution !== undefined || cfg.invocation !== undefined;
@@ -158,6 +159,19 @@ export function compileInvocation(cfg: ParsedConfig, namespace: string, userClus
       } else {
         onDemand = onDemandCluster(nr.dns, namespace);
         clusters.push(onDemand);
+      }
+    }
+  }
+
+  // Dapr calls its own app directly when the target is its own app id: with invocation on and an
+  // app port, our app id (and app.<own namespace>) reaches app.address:app.port unless listed.
+  if (configured && cfg.app.port > 0 && ownAppId !== '' && parseAppId(ownAppId)?.namespace === undefined && !entries.has(keyOf(ownAppId))) {
+    const name = invokeClusterName(ownAppId);
+    if (!userClusters.has(name)) {
+      const parsed = clusterSchema.safeParse({ name, endpoints: [{ address: cfg.app.address, port: cfg.app.port }] });
+      if (parsed.success) {
+        clusters.push(parsed.data);
+        entries.set(keyOf(ownAppId), entry(ownAppId, { appId: ownAppId, cluster: name, resolvedBy: 'static' }, defaults));
       }
     }
   }

@@ -81,7 +81,7 @@ export function compileConfig(cfg: ParsedConfig, opts: CompileOptions): Snapshot
   }
   const appId = cfg.app.id ?? env.APP_ID ?? 'default';
   const node = nodeInfo(cfg, appId, env);
-  const invocation = compileInvocation(cfg, node.namespace, new Set(Object.keys(clusters)), problems);
+  const invocation = compileInvocation(cfg, node.namespace, new Set(Object.keys(clusters)), problems, appId);
   for (const c of invocation.clusters) {
     clusters[c.cluster.name] = c.cluster;
     endpoints[c.cluster.name] = c.loadAssignment;

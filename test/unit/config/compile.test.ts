@@ -281,8 +281,10 @@ describe('the Snapshot', () => {
     const text = readFileSync(new URL('../../../examples/sidecar.yaml', import.meta.url), 'utf8');
     const s = load(text, { APP_PORT: '8181' }).snapshot;
     expect(s.app).toEqual({ id: 'orders', port: 8181, address: '127.0.0.1', protocol: 'http' });
-    expect(s.listeners.map((l) => `${l.name}@${l.address}:${l.port}`)).toEqual(['virtualOutbound@0.0.0.0:15001', 'virtualInbound@0.0.0.0:15006', 'app-egress@127.0.0.1:15080']);
+    expect(s.listeners.map((l) => `${l.name}@${l.address}:${l.port}`)).toEqual(['virtualOutbound@0.0.0.0:15001', 'virtualInbound@0.0.0.0:15006', 'app-egress@127.0.0.1:15080', 'capa-invocation@127.0.0.1:15007']);
     expect(s.endpoints.app!.endpoints[0]).toMatchObject({ address: '127.0.0.1', port: 8181 });
+    // Invoking our own app id reaches the app.
+    expect(s.endpoints['invoke|orders']!.endpoints[0]).toMatchObject({ address: '127.0.0.1', port: 8181 });
     expect(s.accessLog).toEqual({ path: '/dev/stdout', format: 'json' });
   });
 

@@ -55,6 +55,26 @@ describe('invocation config', () => {
     expect(snapshot.listeners.map((l) => l.name)).toEqual(['capa-invocation']);
   });
 
+  it('our own app id reaches our own app (app.address:app.port), as Dapr invokes itself, unless it is listed', () => {
+    const { snapshot } = load(yaml`
+      node: { namespace: shop }
+      app: { id: orders, port: 8080, address: 127.0.0.1 }
+      nameResolution: { type: static }
+      `);
+    expect(snapshot.endpoints['invoke|orders']!.endpoints.map((e) => [e.address, e.port])).toEqual([['127.0.0.1', 8080]]);
+    const vhosts = snapshot.routeConfigs['capa-invocation']!.virtualHosts;
+    expect(vhosts.map((v) => [v.name, v.domains])).toEqual([['orders', ['orders', 'orders.shop']]]);
+    // Listed elsewhere: the listing wins.
+    const listed = load(yaml`
+      app: { id: orders, port: 8080 }
+      nameResolution: { type: static, static: { apps: [{ appId: orders, endpoints: ["127.0.0.9:9000"] }] } }
+      `).snapshot;
+    expect(listed.endpoints['invoke|orders']!.endpoints.map((e) => [e.address, e.port])).toEqual([['127.0.0.9', 9000]]);
+    // No app port, or invocation not configured: nothing.
+    expect(load('app: { id: orders }\nnameResolution: { type: static }\n').snapshot.clusters['invoke|orders']).toBeUndefined();
+    expect(load('app: { id: orders, port: 8080 }\n').snapshot.clusters['invoke|orders']).toBeUndefined();
+  });
+
   it('an empty nameResolution or invocation section turns invocation on with the DNS defaults (hostTtl 5m, maxHosts 1024, as Envoy)', () => {
     for (const text of ['nameResolution:\n', 'invocation: { port: 0 }\n']) {
       const { snapshot } = load(text, { POD_NAMESPACE: 'prod' });
