@@ -74,15 +74,6 @@ function client(port: number): ClientHttp2Session {
   return c;
 }
 
-function rawFrame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, payload]);
-}
-
 const OK = encodeHeaders([[':status', '200']]);
 
 function collect(s: H2Stream): Promise<Buffer> {
@@ -195,7 +186,7 @@ describe('H2ServerConnection for a proxy', () => {
     const winc = Buffer.alloc(4);
     winc.writeUInt32BE(2 ** 31 - 1 - 65_535, 0);
     const block = encodeHeaders([[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'x']]);
-    sock.write(Buffer.concat([PREFACE, rawFrame(4, 0, 0, settings), rawFrame(8, 0, 0, winc), rawFrame(1, 0x5, 1, block)]));
+    sock.write(Buffer.concat([PREFACE, h2frame(4, 0, 0, settings), h2frame(8, 0, 0, winc), h2frame(1, 0x5, 1, block)]));
     sock.pause();
     await new Promise((r) => setTimeout(r, 200));
     // Stalled by the socket, far from the end, with nothing waiting in the stream for window.
