@@ -7,7 +7,7 @@
  */
 
 /** Fields RFC 9113 §8.2.2 forbids in HTTP/2 (connection-specific). */
-export const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 const CR_LF_NUL = /[\r\n\0]/;
 
@@ -62,5 +62,54 @@ export function malformedResponse(h: readonly string[]): string | null {
     const e = regularFieldError(name, h[i + 1]!);
     if (e !== null) return e;
   }
+  return null;
+}
+
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path', ':protocol']);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A `:method` is a token; the other pseudo-headers hold no space or control character (they become an HTTP/1.1 request line and Host). */
+function badPseudoValue(name: string, value: string): boolean {
+  if (name === ':method') return !TOKEN.test(value);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * Why a request head is malformed (RFC 9113 §8.2, §8.3.1), or null. Malformed requests are
+ * refused with a stream error before any handler sees them — what node:http2 did for us, and
+ * what keeps a smuggled Transfer-Encoding, an uppercase twin of a header, or CR/LF in a name or
+ * a pseudo-header from reaching an HTTP/1.1 upstream.
+ */
+export function malformedRequest(h: readonly string[]): string | null {
+  let regular = false;
+  let method: string | undefined;
+  let path: string | undefined;
+  let scheme: string | undefined;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!;
+    const value = h[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (regular) return `pseudo-header ${name} after regular headers`;
+      if (!REQUEST_PSEUDO.has(name)) return `unknown pseudo-header ${name}`;
+      if ((name === ':method' && method !== undefined) || (name === ':path' && path !== undefined) || (name === ':scheme' && scheme !== undefined)) return `repeated ${name}`;
+      if (badPseudoValue(name, value)) return `${name} holds a space, a control character or a delimiter`;
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':scheme') scheme = value;
+      continue;
+    }
+    regular = true;
+    const e = regularFieldError(name, value);
+    if (e !== null) return e;
+  }
+  if (method === undefined) return 'no :method';
+  if (method === 'CONNECT') return null;
+  if (path === undefined || path === '') return 'no :path';
+  if (scheme === undefined) return 'no :scheme';
   return null;
 }
