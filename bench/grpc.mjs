@@ -11,7 +11,7 @@ import os from 'node:os';
 import { run, start, stop, freePorts } from './lib/procs.mjs';
 import { treeCpu, cpuDelta, treeMemory } from './lib/cpu.mjs';
 import { median, fmt } from './lib/table.mjs';
-import { startCapaConfig, waitOutput, ROOT, capaMain } from './lib/capa.mjs';
+import { startCapaConfig, waitOutput, ROOT, capaCommand } from './lib/capa.mjs';
 import { sysinfo, loadNote } from './lib/sysinfo.mjs';
 import { summarizeProfile, profileMarkdown } from './lib/cpuprofile.mjs';
 import { H2LOAD, h2loadUnary } from './lib/grpc-h2load.mjs';
@@ -237,7 +237,7 @@ const SERVER_TEXT = {
 };
 
 export async function runGrpcSuite(o, log) {
-  const env = sysinfo({ grpcJs: JSON.parse(readFileSync(join(ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')).version, capa: `node ${capaMain()} --config bench/grpc-proxy.yaml` });
+  const env = sysinfo({ grpcJs: JSON.parse(readFileSync(join(ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')).version, capa: capaCommand(['--config', 'bench/grpc-proxy.yaml']).descr });
   const sides = loadSides(o);
   if (sides.verdict.client === 'h2load') env.h2load = execText(H2LOAD, ['--version']);
   const rows = ROWS.filter((r) => sides[r.set] !== null);

@@ -67,9 +67,11 @@ const HELP = `usage: node bench/run.mjs [options]
                       connection, no GC pauses to speak of) or node (raw node:http2)
 
 environment:
-  CAPA_CMD            command line to bench instead of "node dist/main.js --config bench/proxy.yaml"
+  CAPA_CMD            command line to bench instead of "bin/capa-runtime --config bench/proxy.yaml"
                       (run through sh; gets the same env ports; must answer GET :$ADMIN_PORT/ready)
-  CAPA_MAIN           grpc/tcp suites: main.js to run instead of dist/main.js (with their own bench/*.yaml)
+  CAPA_MAIN           grpc/tcp/runtime suites: main.js to run with node instead of bin/capa-runtime
+                      (with their own bench/*.yaml)
+  CAPA_NODE_ARGS      more node/V8 flags for capa-runtime (bin/capa-runtime passes them on)
   NGINX_BIN           nginx binary (default /usr/sbin/nginx)
 `;
 
@@ -150,7 +152,7 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 // ---------------------------------------------------------------------------------------------
 // Peers
 
-const capaDescr = opts.capaCmd ? `CAPA_CMD=${opts.capaCmd}` : 'node dist/main.js --config bench/proxy.yaml';
+const capaDescr = opts.capaCmd ? `CAPA_CMD=${opts.capaCmd}` : 'bin/capa-runtime --config bench/proxy.yaml';
 
 /** Start a capa-runtime (or CAPA_CMD) process; ready = admin GET /ready answers 200. */
 async function startCapa(name, extraArgs, cpus, upstreamPort, config = 'bench/proxy.yaml') {
@@ -172,7 +174,7 @@ async function startCapa(name, extraArgs, cpus, upstreamPort, config = 'bench/pr
   };
   const rec = opts.capaCmd
     ? start(name, 'sh', ['-c', `exec ${opts.capaCmd} ${extraArgs.join(' ')}`], { cpus, env, cwd: ROOT })
-    : start(name, process.execPath, ['dist/main.js', '--config', config, ...extraArgs], { cpus, env, cwd: ROOT });
+    : start(name, join(ROOT, 'bin/capa-runtime'), ['--config', config, ...extraArgs], { cpus, env, cwd: ROOT });
   const ready = await waitReady(rec, `http://127.0.0.1:${admin}/ready`, opts.readyTimeoutMs);
   if (!ready.ok) {
     await stop(rec);

@@ -927,7 +927,7 @@ export async function runRuntimeSuite(opts, log) {
   const { procs, table, capa, sys, prof } = await libs();
   const { fmt } = table;
   const grpcJs = JSON.parse(readFileSync(join(ROOT, 'node_modules/@grpc/grpc-js/package.json'), 'utf8')).version;
-  const env = sys.sysinfo({ grpcJs, grpcClient: o.grpcClient, capa: `node ${capa.capaMain()} --config bench/runtime.yaml`, natsConcurrency: process.env.NATS_CONCURRENCY || 'parallel' });
+  const env = sys.sysinfo({ grpcJs, grpcClient: o.grpcClient, capa: capa.capaCommand(['--config', 'bench/runtime.yaml']).descr, natsConcurrency: process.env.NATS_CONCURRENCY || 'parallel' });
   const runCtx = {
     id: `capabench-${Date.now().toString(36)}-${process.pid}`,
     redisPid: pidOf('redis-server'),

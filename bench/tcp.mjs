@@ -8,7 +8,7 @@ import { run, start, stop, freePorts } from './lib/procs.mjs';
 import { treeCpu, cpuDelta, treeMemory } from './lib/cpu.mjs';
 import { median, fmt } from './lib/table.mjs';
 import { processTree } from './lib/cpu.mjs';
-import { startCapaConfig, waitOutput, ROOT, capaMain } from './lib/capa.mjs';
+import { startCapaConfig, waitOutput, ROOT, capaCommand } from './lib/capa.mjs';
 import { sysinfo, loadNote } from './lib/sysinfo.mjs';
 import { summarizeProfile, profileMarkdown } from './lib/cpuprofile.mjs';
 
@@ -115,7 +115,7 @@ async function measure(peer, sink, o, nodeArgs = []) {
 }
 
 export async function runTcpSuite(o, log) {
-  const env = sysinfo({ capa: `node ${capaMain()} --config bench/tcp-proxy.yaml` });
+  const env = sysinfo({ capa: capaCommand(['--config', 'bench/tcp-proxy.yaml']).descr });
   const pinning = `proxy on core ${o.proxyCpu} (taskset -c ${o.proxyCpu}); bulk client and sink share core ${o.loadCpu} (taskset -c ${o.loadCpu})`;
   const [sinkPort] = await freePorts(1);
   const sinkRec = start('tcp-sink', process.execPath, [join(BENCH_DIR, 'lib/tcp-sink.mjs'), '--port', String(sinkPort)], { cpus: o.loadCpu, cwd: ROOT });

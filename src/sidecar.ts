@@ -105,7 +105,9 @@ export class Sidecar {
     await this.startRuntime();
     process.on('SIGHUP', this.onSighup);
     this.state = 'LIVE';
-    this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency }, 'capa-runtime ready');
+    // bin/capa-runtime picks the GC threads for the CPUs the process has (CAPA_GC_THREADS).
+    const gc = process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel';
+    this.logger.info({ version: snap.version, listeners: snap.listeners.map((l) => `${l.name}@${l.address}:${l.port}`), concurrency: this.concurrency, gc }, 'capa-runtime ready');
   }
 
   /** Snapshots are applied one at a time, in the order the watcher produced them. */

@@ -1,6 +1,8 @@
 // Start capa-runtime with one of the bench configs (bench/grpc-proxy.yaml, bench/tcp-proxy.yaml)
-// for the grpc and tcp suites. Ports come from the environment like bench/proxy.yaml's; the
-// binary is dist/main.js unless CAPA_MAIN points at another build's main.js.
+// for the grpc and tcp suites. Ports come from the environment like bench/proxy.yaml's. It starts
+// as users start it, through bin/capa-runtime (which picks V8's GC threads for the CPUs it is
+// pinned to); CAPA_MAIN runs another build's main.js with node directly instead (no launcher: pass
+// CAPA_NODE_ARGS=--single-threaded-gc to match it on one pinned core).
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,17 @@ export function capaMain() {
 }
 
 /**
- * Start `node <main> --config bench/<config>` pinned to `cpus`. `portNames` are extra env vars
+ * The command that starts capa-runtime with `args`: bin/capa-runtime, or node + CAPA_MAIN.
+ * `nodeArgs` (--cpu-prof ...) and $CAPA_NODE_ARGS reach node either way.
+ */
+export function capaCommand(args, nodeArgs = []) {
+  const extra = [...(process.env.CAPA_NODE_ARGS ?? '').split(' '), ...nodeArgs].filter(Boolean);
+  if (process.env.CAPA_MAIN) return { cmd: process.execPath, args: [...extra, capaMain(), ...args], env: {}, descr: `node ${capaMain()} ${args.join(' ')}` };
+  return { cmd: join(ROOT, 'bin/capa-runtime'), args, env: { CAPA_NODE_ARGS: extra.join(' ') }, descr: `bin/capa-runtime ${args.join(' ')}` };
+}
+
+/**
+ * Start `bin/capa-runtime --config bench/<config>` (see capaCommand) pinned to `cpus`. `portNames` are extra env vars
  * that get a free port each (LISTEN_PORT and the sidecar's own ports always do).
  * Resolves { rec, readyMs, env } or { reason } (nothing left running then).
  */
@@ -28,7 +40,8 @@ export async function startCapaConfig({ name, config, cpus, env = {}, portNames 
   const ports = await freePorts(names.length);
   const fullEnv = { UPSTREAM_HOST: '127.0.0.1', ...env };
   names.forEach((n, i) => (fullEnv[n] = String(ports[i])));
-  const rec = start(name, process.execPath, [...nodeArgs, main, '--config', cfg], { cpus, env: fullEnv, cwd: ROOT });
+  const c = capaCommand(['--config', cfg], nodeArgs);
+  const rec = start(name, c.cmd, c.args, { cpus, env: { ...fullEnv, ...c.env }, cwd: ROOT });
   const ready = await waitReady(rec, `http://127.0.0.1:${fullEnv.ADMIN_PORT}/ready`, readyTimeoutMs);
   if (!ready.ok) {
     await stop(rec);

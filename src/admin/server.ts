@@ -142,7 +142,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
           version,
           state: state(),
           hot_restart_version: 'disabled',
-          command_line_options: { argv: process.argv.slice(2) },
+          command_line_options: { argv: process.argv.slice(2), node_args: process.execArgv },
           node: snap?.node ?? {},
           uptime_current_epoch: up,
           uptime_all_epochs: up,

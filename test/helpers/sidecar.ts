@@ -64,7 +64,12 @@ const MAIN = new URL('../../dist/main.js', import.meta.url).pathname;
 
 /** Run `node dist/main.js ...args` (built by `npm test` before vitest); stops only this PID. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnCommand(process.execPath, [MAIN, ...args], env);
+}
+
+/** Run a command (e.g. bin/capa-runtime) with its output collected; stops only this PID. */
+export function spawnCommand(cmd: string, args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const stderr: string[] = [];
   child.stdout!.on('data', (d: Buffer) => stdout.push(d.toString()));
