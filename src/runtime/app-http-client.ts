@@ -9,13 +9,16 @@
  *   bodies, 1xx skipped, keep-alive rules) — used as it is;
  * - connections are kept alive and reused last-idle-first, at most `maxSockets` at once; calls
  *   beyond that wait in FIFO order for a free connection;
- * - every call has a deadline, checked by one sweep timer rather than a timer per call.
+ * - every call has a deadline, checked by one sweep timer rather than a timer per call;
+ * - calls in flight are kept in a SlotSet, not a Map (src/inflight.ts: a churned Map made V8
+ *   promote every delivery's objects).
  * Failures reject with a CapaError: CAPA_ERR_UPSTREAM_CONNECT (connect failed, e.g. ECONNREFUSED),
  * _RESET (the app closed the connection before a complete answer), _PROTOCOL (malformed answer),
  * _TIMEOUT (no complete answer before the deadline; the connection is closed, never reused).
  */
 import net from 'node:net';
 import { CapaError } from '../errors.js';
+import { SlotSet } from '../inflight.js';
 import type { ResponseHead } from '../proxy/http1/index.js';
 import { UpstreamConnection, type ConnectionOwner, type ResponseHandler } from '../proxy/upstream/connection.js';
 
@@ -44,6 +47,10 @@ const SWEEP_MS = 20;
 /** One request/response: the connection's response handler and the caller's promise. */
 class Exchange implements ResponseHandler {
   status = 0;
+  /** Its place in the client's in-flight set. */
+  slot = -1;
+  resolve: (r: AppHttpReply) => void = noop;
+  reject: (e: CapaError) => void = noop;
   conn: UpstreamConnection | null = null;
   /** The socket while connecting (so a deadline can abort the connect). */
   connecting: net.Socket | null = null;
@@ -106,7 +113,7 @@ class Exchange implements ResponseHandler {
   }
 }
 
-type Settle = { resolve: (r: AppHttpReply) => void; reject: (e: CapaError) => void };
+function noop(): void {}
 
 // === impl AppHttpClient ===
 
@@ -117,7 +124,7 @@ export class AppHttpClient implements ConnectionOwner {
   /** Connections open or being opened. */
   private open = 0;
   private readonly all = new Set<UpstreamConnection>();
-  private readonly inflight = new Map<Exchange, Settle>();
+  private readonly inflight = new SlotSet<Exchange>();
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly hostHeader: string;
@@ -142,7 +149,9 @@ export class AppHttpClient implements ConnectionOwner {
     head += body === undefined ? '\r\n' : `Content-Length: ${body.length}\r\n\r\n`;
     return new Promise<AppHttpReply>((resolve, reject) => {
       const x = new Exchange(method, head, body, Date.now() + timeoutMs, timeoutMs, this.maxBody, this.settle);
-      this.inflight.set(x, { resolve, reject });
+      x.resolve = resolve;
+      x.reject = reject;
+      x.slot = this.inflight.add(x);
       this.sweeper ??= setInterval(this.sweep, SWEEP_MS).unref();
       this.dispatch(x);
     });
@@ -153,7 +162,7 @@ export class AppHttpClient implements ConnectionOwner {
     this.closed = true;
     for (const c of [...this.all]) c.destroy();
     this.idle.length = 0;
-    for (const x of [...this.inflight.keys()]) {
+    for (const x of this.inflight.values()) {
       x.connecting?.destroy();
       x.finish(new CapaError('CAPA_ERR_UPSTREAM_RESET', 'the app client was closed'));
     }
@@ -255,11 +264,12 @@ export class AppHttpClient implements ConnectionOwner {
   }
 
   private readonly settle = (x: Exchange, err: CapaError | null, reply: AppHttpReply | null): void => {
-    const s = this.inflight.get(x);
-    if (!s) return;
-    this.inflight.delete(x);
-    if (err) s.reject(err);
-    else s.resolve(reply!);
+    if (!this.inflight.remove(x.slot, x)) return;
+    const { resolve, reject } = x;
+    // The connection may keep its last exchange until it is reused: let go of the caller's promise.
+    x.resolve = x.reject = noop;
+    if (err) reject(err);
+    else resolve(reply!);
   };
 
   private readonly sweep = (): void => {
@@ -269,7 +279,7 @@ export class AppHttpClient implements ConnectionOwner {
       return;
     }
     const now = Date.now();
-    for (const x of this.inflight.keys()) {
+    for (const x of this.inflight.values()) {
       if (x.deadline > now) continue;
       x.finish(new CapaError('CAPA_ERR_UPSTREAM_TIMEOUT', `the app did not answer within ${x.timeoutMs} ms`));
       // Mid-exchange the connection can not be reused (abort closes it); a connect still under way is given up.

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type * as Nats from 'nats';
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg, MsgHdrs, NatsConnection } from 'nats';
+import { SlotSet } from '../../../inflight.js';
 import { lazy } from '../../../lazy.js';
 import type { ComponentContext, ComponentDefinition } from '../../registry.js';
 import { ComponentBackendError, ComponentRequestError } from '../../errors.js';
@@ -45,8 +46,8 @@ interface Conn {
 class JetStreamSubscription implements Subscription {
   private closed = false;
   private readonly slots: Slots;
-  /** Messages in the handler, answered at close if the handler has not. */
-  private readonly inflight = new Set<JsMsg>();
+  /** Messages in the handler, answered at close if the handler has not (a SlotSet: see src/inflight.ts). */
+  private readonly inflight = new SlotSet<JsMsg>();
   private readonly loop: Promise<void>;
 
   constructor(
@@ -68,10 +69,10 @@ class JetStreamSubscription implements Subscription {
         jm.nak();
         continue;
       }
-      this.inflight.add(jm);
+      const slot = this.inflight.add(jm);
       void deliver(this.handler, toMessage(jm, this.topic)).then((r) => {
         this.slots.release();
-        if (!this.inflight.delete(jm)) return; // nak'ed by close()
+        if (!this.inflight.remove(slot, jm)) return; // nak'ed by close()
         if (r === 'RETRY') this.writes.add(() => jm.nak(this.m.redeliveryDelay));
         else this.writes.add(() => jm.ack());
       });
@@ -87,7 +88,7 @@ class JetStreamSubscription implements Subscription {
     // Hand unanswered messages to the group now rather than after ackWait. (nats-server 2.9
     // reports the next delivery of such a message with deliveryCount 1 again when it first
     // tries this subscription's expired pull request; newer servers count it.)
-    for (const jm of this.inflight) jm.nak();
+    for (const jm of this.inflight.values()) jm.nak();
     this.inflight.clear();
   }
 }

@@ -1,9 +1,10 @@
 /**
  * JetStream publishes without nats.js's per-request machinery. `js.publish` makes a request
  * object, two Error objects (with stack captures) and a timer per call; here one subscription on
- * a wildcard inbox takes every PubAck, a map finds the waiting publish by the reply subject's
- * last token, and one sweep timer fails those past their
- * deadline. A publish resolves only on a PubAck naming a stream and a sequence — the server
+ * a wildcard inbox takes every PubAck, the reply subject's last token (a sequence number) finds
+ * the waiting publish, and one sweep timer fails those past their deadline. Waiting publishes are
+ * a queue in sequence order, not a Map: a Map under add/delete churn made V8 promote every
+ * publish's objects (src/inflight.ts). A publish resolves only on a PubAck naming a stream and a sequence — the server
  * stored it; a JetStream error reply, "no responders" (no stream takes the subject), a timeout or
  * the connection closing rejects it.
  */
@@ -23,10 +24,13 @@ export interface PubAck {
 }
 
 export class JetStreamPublisher {
-  private readonly pending = new Map<string, Pending>();
+  /** Waiting publishes: `queue[i]` is sequence number `base + i`; settled ones are cleared to undefined. */
+  private queue: (Pending | undefined)[] = [];
+  private base = 0;
+  /** Index of the first entry that may still wait. */
+  private head = 0;
   private readonly prefix: string;
   private readonly sub: Subscription;
-  private next = 0;
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -44,15 +48,16 @@ export class JetStreamPublisher {
   }
 
   publish(subject: string, data: Uint8Array, headers: MsgHdrs | undefined): Promise<PubAck> {
-    const id = (this.next++).toString(36);
+    const seq = this.base + this.queue.length;
     return new Promise<PubAck>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.timeoutMs });
+      const p: Pending = { resolve, reject, deadline: Date.now() + this.timeoutMs };
+      this.queue.push(p);
       this.writes.add(() => {
-        if (!this.pending.has(id)) return; // already failed (closed)
+        if (this.at(seq) !== p) return; // already failed (closed)
         try {
-          this.nc.publish(subject, data, { headers, reply: this.prefix + id });
+          this.nc.publish(subject, data, { headers, reply: this.prefix + seq.toString(36) });
         } catch (e) {
-          this.settle(id)?.reject(e as Error);
+          this.settle(seq)?.reject(e as Error);
         }
       });
     });
@@ -72,7 +77,7 @@ export class JetStreamPublisher {
   }
 
   private onReply(msg: Msg): void {
-    const p = this.settle(msg.subject.slice(this.prefix.length));
+    const p = this.settle(Number.parseInt(msg.subject.slice(this.prefix.length), 36));
     if (!p) return; // timed out already
     if (msg.data.length === 0 && msg.headers?.code === 503) {
       p.reject(new Error('no responders: no JetStream stream takes this subject'));
@@ -90,26 +95,52 @@ export class JetStreamPublisher {
     else p.resolve({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true });
   }
 
-  private settle(id: string): Pending | undefined {
-    const p = this.pending.get(id);
+  private at(seq: number): Pending | undefined {
+    const i = seq - this.base;
+    return i >= this.head && i < this.queue.length ? this.queue[i] : undefined;
+  }
+
+  /** Takes the publish `seq` out of the queue (undefined: settled already, or not a sequence of ours). */
+  private settle(seq: number): Pending | undefined {
+    const p = this.at(seq);
     if (!p) return undefined;
-    this.pending.delete(id);
+    this.queue[seq - this.base] = undefined;
+    this.trim();
     return p;
+  }
+
+  /** Moves `head` past settled entries; drops them from the array once they are most of it. */
+  private trim(): void {
+    const q = this.queue;
+    while (this.head < q.length && q[this.head] === undefined) this.head++;
+    if (this.head === q.length) {
+      this.base += q.length;
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= q.length) {
+      this.base += this.head;
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private readonly sweep = (): void => {
     const now = Date.now();
-    // Map order is insertion order and every publish has the same timeout: stop at the first live one.
-    for (const [id, p] of this.pending) {
-      if (p.deadline > now) break;
-      this.settle(id);
-      p.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
+    // Sequence order is publish order and every publish has the same timeout: stop at the first live one.
+    while (this.head < this.queue.length) {
+      const p = this.queue[this.head];
+      if (p !== undefined && p.deadline > now) break;
+      this.queue[this.head] = undefined;
+      this.trim();
+      p?.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
     }
   };
 
   private failAll(e: Error): void {
-    const all = [...this.pending.values()];
-    this.pending.clear();
+    const all = this.queue.slice(this.head).filter((p): p is Pending => p !== undefined);
+    this.base += this.queue.length;
+    this.queue = [];
+    this.head = 0;
     for (const p of all) p.reject(e);
   }
 }
