@@ -15,6 +15,7 @@
  * sending an empty DATA frame after it (the frames of a tick are still unsent then).
  */
 import type { Socket } from 'node:net';
+import { IdTable } from '../inflight.js';
 import { HpackDecoder, HpackError } from './hpack.js';
 import { malformedTrailers } from './fields.js';
 
@@ -182,7 +183,8 @@ export interface H2ConnectionHooks {
 }
 
 export abstract class H2Connection<S extends H2StreamBase> {
-  protected readonly streams = new Map<number, S>();
+  /** Open streams by id (an IdTable, not a Map: a churned Map gets every stream promoted, src/inflight.ts). */
+  protected readonly streams = new IdTable<S>();
   protected readonly decoder = new HpackDecoder();
   protected buf: Buffer = Buffer.alloc(0);
   /** The highest stream id the peer opened (what our GOAWAY reports). */
