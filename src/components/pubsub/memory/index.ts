@@ -6,6 +6,7 @@
  * published while a group has none is not kept for it.
  */
 import type { ComponentDefinition } from '../../registry.js';
+import { SlotSet } from '../../../inflight.js';
 import { ComponentBackendError } from '../../errors.js';
 import { checkPublish, checkSubscribe, deliver } from '../common.js';
 import type { Message, MessageHandler, PubSub, PubSubFeature, PublishRequest, SubscribeRequest, Subscription } from '../pubsub.js';
@@ -23,7 +24,8 @@ class Group {
 }
 
 class MemorySubscription implements Subscription {
-  readonly inflight = new Set<Message>();
+  /** Messages in the handler (a SlotSet, not a Set: src/inflight.ts). */
+  readonly inflight = new SlotSet<Message>();
 
   constructor(
     private readonly bus: MemoryPubSub,
@@ -32,10 +34,10 @@ class MemorySubscription implements Subscription {
   ) {}
 
   run(msg: Message): void {
-    this.inflight.add(msg);
+    const slot = this.inflight.add(msg);
     void deliver(this.handler, msg).then((r) => {
       // Already handed back by close(): a late answer changes nothing.
-      if (!this.inflight.delete(msg)) return;
+      if (!this.inflight.remove(slot, msg)) return;
       if (r === 'RETRY') this.bus.redeliverLater(this.group, msg);
       this.bus.pump(this.group);
     });
@@ -128,7 +130,7 @@ export class MemoryPubSub implements PubSub {
     const i = group.subs.indexOf(sub);
     if (i < 0) return;
     group.subs.splice(i, 1);
-    const unanswered = [...sub.inflight].map((msg) => ({ ...msg, deliveryCount: msg.deliveryCount + 1 }));
+    const unanswered = sub.inflight.values().map((msg) => ({ ...msg, deliveryCount: msg.deliveryCount + 1 }));
     sub.inflight.clear();
     if (group.subs.length === 0) {
       this.forget(group);
