@@ -4,9 +4,9 @@
  * a wildcard inbox takes every PubAck, the reply subject's last token (a sequence number) finds
  * the waiting publish, and one sweep timer fails those past their deadline. Waiting publishes are
  * a queue in sequence order, not a Map: a Map under add/delete churn made V8 promote every
- * publish's objects (src/inflight.ts). A publish resolves only on a PubAck naming a stream and a sequence — the server
- * stored it; a JetStream error reply, "no responders" (no stream takes the subject), a timeout or
- * the connection closing rejects it.
+ * publish's objects (src/inflight.ts). A publish resolves only on a PubAck naming a stream and a
+ * sequence — the server stored it; a JetStream error reply, "no responders" (no stream takes the
+ * subject), a timeout or the connection closing rejects it.
  */
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from 'nats';
 import type { WriteBatch } from './writes.js';
