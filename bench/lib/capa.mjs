@@ -1,8 +1,8 @@
 // Start capa-runtime with one of the bench configs (bench/grpc-proxy.yaml, bench/tcp-proxy.yaml,
-// bench/runtime.yaml) for the grpc, tcp and runtime suites. Ports come from the environment like bench/proxy.yaml's. It starts
-// as users start it, through bin/capa-runtime (which picks V8's GC threads for the CPUs it is
-// pinned to); CAPA_MAIN runs another build's main.js with node directly instead (no launcher: pass
-// CAPA_NODE_ARGS=--single-threaded-gc to match it on one pinned core).
+// bench/runtime.yaml) for the grpc, tcp and runtime suites. Ports come from the environment like
+// bench/proxy.yaml's. It starts as users start it, through bin/capa-runtime (which picks V8's GC
+// threads for the CPUs it is pinned to); CAPA_MAIN runs another build's main.js with node directly
+// instead (no launcher: pass CAPA_NODE_ARGS=--single-threaded-gc to match it on one pinned core).
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +28,7 @@ export function capaCommand(args, nodeArgs = []) {
 
 /**
  * Start `bin/capa-runtime --config bench/<config>` (see capaCommand) pinned to `cpus`. `portNames`
- * are extra env vars
- * that get a free port each (LISTEN_PORT and the sidecar's own ports always do).
+ * are extra env vars that get a free port each (LISTEN_PORT and the sidecar's own ports always do).
  * Resolves { rec, readyMs, env } or { reason } (nothing left running then).
  */
 export async function startCapaConfig({ name, config, cpus, env = {}, portNames = [], nodeArgs = [], readyTimeoutMs = 5000 }) {
