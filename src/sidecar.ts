@@ -5,7 +5,7 @@
  * every Snapshot over IPC. Metrics of all workers are aggregated on the one endpoint.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigWatcher } from './config/watcher.js';
 import type { Snapshot } from './config/snapshot.js';
@@ -50,6 +50,12 @@ export class Sidecar {
   private admin: ListeningServer | null = null;
   /** Runtime API components and both front ends (primary only). */
   private runtime: Runtime | null = null;
+  /**
+   * Where the runtime's own metrics go (pub/sub counters): `registry` in one process; with worker
+   * processes a registry of their own, served after the workers' aggregated metrics (the primary's
+   * `registry` is not part of that aggregate).
+   */
+  private runtimeRegistry: Registry | null = null;
   private state: 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' = 'PRE_INITIALIZING';
   private concurrency = 1;
   private readonly opts: SidecarOptions;
@@ -213,6 +219,7 @@ export class Sidecar {
   private async startServers(snap: Snapshot): Promise<void> {
     const sc = snap.sidecar;
     const aggregator = this.dataPlane ? null : new AggregatorRegistry();
+    const runtimeRegistry = (this.runtimeRegistry = aggregator === null ? this.registry : new Registry());
     const sources: AdminSources = {
       snapshot: () => this.watcher.current,
       clusters: () => this.clusterStatus(),
@@ -221,7 +228,7 @@ export class Sidecar {
       metrics: async () => {
         if (aggregator === null) return this.registry.metrics();
         const agg = await aggregator.clusterMetrics();
-        return agg;
+        return agg + (await runtimeRegistry.metrics());
       },
       metricsContentType: this.registry.contentType,
       setLogLevel: (level) => {
@@ -266,6 +273,7 @@ export class Sidecar {
   private async startRuntime(): Promise<void> {
     this.runtime = await Runtime.start({
       logger: this.logger,
+      registry: this.runtimeRegistry ?? this.registry,
       current: () => this.watcher.current,
       healthy: () => this.state === 'LIVE',
       listenerPort: (name) => this.listenerPort(name),

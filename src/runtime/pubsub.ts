@@ -22,12 +22,18 @@ import type { AppChannel, AppSubscription } from './app-channel.js';
 import { envelopeForPublish, isRawPayload } from './cloudevents.js';
 import { EXPIRATION_KEY, TTL_KEY, expirationFor } from './message-ttl.js';
 import type { PublishCall, PubSubService } from './services.js';
+import { ingressCounters, type PubSubMetrics } from './pubsub-metrics.js';
 import { createSubscriptionHandler } from './subscriber.js';
+
+/** Distinct (component, topic, success) egress counters kept bound; more are looked up per publish. */
+const EGRESS_CACHED = 1024;
 
 export interface PubSubRuntimeOptions {
   readonly pubsubs: ComponentsOf<PubSub>;
   readonly appId: () => string;
   readonly logger: Logger;
+  /** capa_pubsub_egress_total / _ingress_total (./pubsub-metrics.ts); nothing counted when absent. */
+  readonly metrics?: PubSubMetrics;
   /** Backoff bounds when the app or a backend is not there yet (tests shorten them). */
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
@@ -42,11 +48,24 @@ export class PubSubRuntime implements PubSubService {
   private readonly active: Active[] = [];
   private readonly abort = new AbortController();
   private closing: Promise<void> | null = null;
+  /** Bound egress counters by (success, component, topic): entries are only added, never churned. */
+  private readonly egressChildren = new Map<string, { inc(): void }>();
 
   constructor(private readonly opts: PubSubRuntimeOptions) {}
 
   async publish(call: PublishCall): Promise<void> {
     const pubsub = this.pubsub(call.pubsubName);
+    if (this.opts.metrics === undefined) return this.publishTo(pubsub, call);
+    let ok = false;
+    try {
+      await this.publishTo(pubsub, call);
+      ok = true;
+    } finally {
+      this.egress(call.pubsubName, call.topic, ok).inc();
+    }
+  }
+
+  private async publishTo(pubsub: PubSub, call: PublishCall): Promise<void> {
     if (!call.topic) throw new ComponentRequestError(`topic is empty in pubsub ${call.pubsubName}`);
     let metadata = call.metadata;
     let expiration: string | undefined;
@@ -95,6 +114,17 @@ export class PubSubRuntime implements PubSubService {
     return this.closing;
   }
 
+  /** The egress counter child for (component, topic, success), bound once per pair (up to EGRESS_CACHED pairs). */
+  private egress(component: string, topic: string, ok: boolean): { inc(): void } {
+    const key = `${ok ? 't' : 'f'}${component}\n${topic}`;
+    let c = this.egressChildren.get(key);
+    if (c === undefined) {
+      c = this.opts.metrics!.egress.labels({ component, topic, success: ok ? 'true' : 'false' });
+      if (this.egressChildren.size < EGRESS_CACHED) this.egressChildren.set(key, c);
+    }
+    return c;
+  }
+
   private pubsub(name: string): PubSub {
     const p = this.opts.pubsubs.get(name);
     if (!p) throw new ComponentError('not-found', `pubsub ${name} not found`);
@@ -108,7 +138,9 @@ export class PubSubRuntime implements PubSubService {
       this.opts.logger.error({ ...at, configured: this.opts.pubsubs.names() }, 'the app subscribes to a pubsub that is not configured; subscription skipped');
       return;
     }
-    const handler = createSubscriptionHandler({ pubsubName: sub.pubsubName, pubsub, subscription: sub, channel, logger: this.opts.logger });
+    const m = this.opts.metrics;
+    const counters = m ? ingressCounters(m, sub.pubsubName, sub.topic) : undefined;
+    const handler = createSubscriptionHandler({ pubsubName: sub.pubsubName, pubsub, subscription: sub, channel, logger: this.opts.logger, counters });
     const consumerGroup = sub.metadata.consumerGroup || this.opts.appId();
     const backend = await this.retrying('subscribing', () => pubsub.subscribe({ topic: sub.topic, consumerGroup, metadata: sub.metadata }, handler), at);
     if (backend === undefined) return;

@@ -9,6 +9,7 @@
  * listener changes itself).
  */
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { ListeningServer } from '../admin/types.js';
 import type { ComponentSpec, Snapshot } from '../config/snapshot.js';
 import { ComponentManager, type ComponentStatus } from '../components/manager.js';
@@ -20,6 +21,7 @@ import type { AppChannel } from './app-channel.js';
 import { HttpAppChannel } from './http-app-channel.js';
 import { createInvoker } from './invoker.js';
 import { PubSubRuntime } from './pubsub.js';
+import { pubsubMetrics } from './pubsub-metrics.js';
 import type { PubSubService, RuntimeServices } from './services.js';
 
 export interface RuntimeOptions {
@@ -30,6 +32,8 @@ export interface RuntimeOptions {
   readonly healthy: () => boolean;
   /** Actual port of a data-plane listener (single-process mode; undefined with worker processes). */
   readonly listenerPort: (name: string) => number | undefined;
+  /** Where the pub/sub counters go (./pubsub-metrics.ts); none when absent. */
+  readonly registry?: Registry;
   /** Retry interval of components that fail to start (tests shorten it). */
   readonly componentRetryMs?: number;
 }
@@ -110,7 +114,8 @@ export class Runtime {
   }
 
   private newPubSub(): PubSubRuntime {
-    return new PubSubRuntime({ pubsubs: this.components.view<PubSub>('pubsub'), appId: () => this.opts.current().app.id, logger: this.opts.logger });
+    const metrics = this.opts.registry ? pubsubMetrics(this.opts.registry) : undefined;
+    return new PubSubRuntime({ pubsubs: this.components.view<PubSub>('pubsub'), appId: () => this.opts.current().app.id, logger: this.opts.logger, metrics });
   }
 
   /** The app's subscriptions, asked for in the background (the app often starts after the sidecar). */

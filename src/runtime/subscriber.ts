@@ -26,6 +26,7 @@ import type { DeliveryResult, Message, MessageHandler, PubSub } from '../compone
 import type { AppChannel, AppDeliveryResult, AppSubscription, TopicEvent } from './app-channel.js';
 import { isRawPayload, topicEventOf } from './cloudevents.js';
 import { EXPIRATION_KEY, hasExpired } from './message-ttl.js';
+import { NO_INGRESS_COUNTERS, type IngressCounters } from './pubsub-metrics.js';
 import { firstMatch } from './routing-rules.js';
 
 export const DEFAULT_MAX_DELIVERIES = 5;
@@ -36,6 +37,8 @@ export interface SubscriberOptions {
   readonly subscription: AppSubscription;
   readonly channel: AppChannel;
   readonly logger: Logger;
+  /** `capa_pubsub_ingress_total` for this subscription (./pubsub-metrics.ts); none counted when absent. */
+  readonly counters?: IngressCounters;
 }
 
 /** The subscription's `maxDeliveries` metadata (an integer ≥ 1), else the default. */
@@ -55,22 +58,38 @@ export function createSubscriptionHandler(opts: SubscriberOptions): MessageHandl
   const rules = sub.rules !== undefined && sub.rules.length > 0 ? sub.rules : undefined;
   // The subscription as delivered through each rule: made once, so routing allocates nothing.
   const routed = rules?.map((r): AppSubscription => ({ ...sub, route: r.path }));
+  const count = opts.counters ?? NO_INGRESS_COUNTERS;
   return async (msg: Message): Promise<DeliveryResult> => {
     const event = topicEventOf({ data: msg.data, topic: msg.topic, pubsubName: opts.pubsubName, rawPayload: raw, metadata: msg.metadata });
     // A raw payload has no envelope to carry it: its expiration is in the message metadata.
     const expiration = event.envelope.expiration ?? msg.metadata[EXPIRATION_KEY];
-    if (expiration !== undefined && hasExpired(expiration)) return notDelivered(opts, msg, event.id, `it expired at ${String(expiration)}`);
+    if (expiration !== undefined && hasExpired(expiration)) {
+      count.expired.inc();
+      return notDelivered(opts, msg, event.id, `it expired at ${String(expiration)}`);
+    }
     let target = sub;
     if (rules !== undefined) {
       const i = firstMatch(rules, event.envelope, (rule, reason) => ruleFailed(opts, event.id, rule, reason));
       if (i >= 0) target = routed![i]!;
-      else if (sub.route === '') return notDelivered(opts, msg, event.id, 'no routing rule matched it and the subscription has no default path');
+      else if (sub.route === '') {
+        count.unrouted.inc();
+        return notDelivered(opts, msg, event.id, 'no routing rule matched it and the subscription has no default path');
+      }
     }
     const result = await deliver(opts, target, event, msg);
-    if (result === 'SUCCESS') return 'SUCCESS';
-    if (result === 'RETRY' && msg.deliveryCount < max) return 'RETRY';
+    if (result === 'SUCCESS') {
+      count.success.inc();
+      return 'SUCCESS';
+    }
+    if (result === 'RETRY' && msg.deliveryCount < max) {
+      count.retry.inc();
+      return 'RETRY';
+    }
     const why = result === 'DROP' ? 'the app dropped it' : `delivery ${msg.deliveryCount} of ${max} failed`;
-    return deadLetter(opts, msg, event.id, why);
+    const final = await deadLetter(opts, msg, event.id, why);
+    // A dead-letter publish that failed leaves the message for redelivery.
+    (final === 'RETRY' ? count.retry : count.drop).inc();
+    return final;
   };
 }
 

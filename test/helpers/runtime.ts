@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { builtinComponentRegistry } from '../../src/components/index.js';
 import { ComponentManager } from '../../src/components/manager.js';
 import type { PubSub } from '../../src/components/pubsub/pubsub.js';
@@ -16,6 +17,7 @@ import { builtinFilterRegistry } from '../../src/filters/index.js';
 import { HttpAppChannel } from '../../src/runtime/http-app-channel.js';
 import type { Invoker } from '../../src/runtime/invocation.js';
 import { PubSubRuntime } from '../../src/runtime/pubsub.js';
+import { pubsubMetrics } from '../../src/runtime/pubsub-metrics.js';
 import type { RuntimeServices } from '../../src/runtime/services.js';
 import { startRuntimeHttpServer } from '../../src/runtime-api/http/server.js';
 
@@ -56,13 +58,16 @@ export interface RuntimeOptions {
   /** A test app on this port gets pub/sub deliveries and configuration updates. */
   readonly appPort?: number;
   readonly invoker?: Invoker;
+  /** The pub/sub counters (capa_pubsub_*) go here. */
+  readonly registry?: Registry;
 }
 
 export async function startRuntime(componentsYaml: string, opts: RuntimeOptions = {}): Promise<RuntimeUnderTest> {
   const { logger, lines } = memoryLogger();
   const components = await startComponents(componentsYaml, logger);
   const appId = (): string => opts.appId ?? 'test-app';
-  const pubsub = new PubSubRuntime({ pubsubs: components.view<PubSub>('pubsub'), appId, logger, retryInitialMs: 20, retryMaxMs: 100 });
+  const metrics = opts.registry ? pubsubMetrics(opts.registry) : undefined;
+  const pubsub = new PubSubRuntime({ pubsubs: components.view<PubSub>('pubsub'), appId, logger, metrics, retryInitialMs: 20, retryMaxMs: 100 });
   const invoker: Invoker = opts.invoker ?? { invoke: (r) => Promise.reject(new ComponentUnsupportedError(`service invocation is not configured: cannot invoke ${r.appId}`)) };
   const services: RuntimeServices = { appId, components, pubsub, invoker, logger };
   const app = opts.appPort ? new HttpAppChannel({ address: '127.0.0.1', port: opts.appPort, logger, timeoutMs: 2000 }) : undefined;
@@ -142,9 +147,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `cond` every 20 ms until true or `ms` pass (then throws naming `what`). */
-export async function eventually(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+export async function eventually(what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
